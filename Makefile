@@ -1,0 +1,63 @@
+# Two commands matter on a bare machine: `make run` and `make test`. Both install first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+USER ?= alice
+
+.PHONY: help secret install generate check-generated migrate revision run token test lint format clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "error: Python 3.11+ is required ($(PYTHON))"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the pinned project with its dev extras
+
+generate: $(STAMP) ## regenerate generated/models.py from openapi.yaml
+	$(BIN)/datamodel-codegen
+
+check-generated: $(STAMP) ## fail when generated/ is stale against openapi.yaml
+	$(BIN)/datamodel-codegen --check
+
+secret: $(STAMP)
+	@if [ -z "$$BETTER_AUTH_SECRET" ] && ! grep -qs '^BETTER_AUTH_SECRET=' .env; then \
+		echo "BETTER_AUTH_SECRET=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(48))')" >> .env; \
+		echo "added a random BETTER_AUTH_SECRET to .env"; \
+	fi
+
+migrate: secret ## apply database migrations to DATABASE_URL
+	$(PY) -m backend migrate
+
+revision: $(STAMP) ## new migration from model changes: make revision MSG="add x"
+	$(BIN)/alembic -c backend/migrations/alembic.ini revision --autogenerate -m "$(MSG)"
+
+run: migrate ## serve the API on http://$(HOST):$(PORT) (SQLite by default)
+	$(BIN)/uvicorn backend.main:app --host $(HOST) --port $(PORT)
+
+token: secret ## print a token for USER (default alice): make -s token USER=bob
+	@$(PY) -m backend token --sub "$(USER)"
+
+test: $(STAMP) ## run the test suite (PostgreSQL when TEST_DATABASE_URL is set)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff check + ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean: ## remove the virtual environment and local data
+	rm -rf $(VENV) data reports .pytest_cache

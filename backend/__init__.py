@@ -1,0 +1,1 @@
+"""Task API backend: FastAPI routes implementing openapi.yaml."""

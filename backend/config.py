@@ -1,0 +1,61 @@
+"""Settings: the only place that reads the environment (and `.env`)."""
+
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite:///./data/tasks.db"
+    better_auth_secret: SecretStr
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    # Comma-separated in the environment: CORS_ORIGINS=http://localhost:3000,https://app.example.com
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    log_level: str = "info"
+    db_pool_size: int = Field(default=5, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    # Seconds: how long a request may wait for a pooled connection / a new connection
+    # before the API answers 503 instead of hanging.
+    db_pool_timeout: float = Field(default=5.0, gt=0)
+    db_connect_timeout: int = Field(default=3, ge=1)
+
+    @field_validator("better_auth_secret")
+    @classmethod
+    def _secret_long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes long")
+        return value
+
+    @field_validator("jwt_issuer", "jwt_audience", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+
+class ConfigurationError(Exception):
+    """Raised with a one-line message naming the offending variable(s)."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()  # type: ignore[call-arg]  # filled from the environment
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False):
+            name = str(error["loc"][0]).upper() if error["loc"] else "configuration"
+            reason = "is not set" if error["type"] == "missing" else error["msg"]
+            problems.append(f"{name} {reason}")
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None

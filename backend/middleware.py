@@ -1,0 +1,56 @@
+"""Pure ASGI middleware (BaseHTTPMiddleware would cost a large share of throughput)."""
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.errors import ApiError, problem_response
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"The request body exceeds {limit} bytes.")
+
+
+class BodySizeLimit:
+    """413 for bodies over `limit` bytes, without reading them whole: at once when
+    Content-Length says so, otherwise as soon as the streamed body crosses the limit."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.limit:
+            error = _too_large(self.limit)
+            response = problem_response(
+                error.status, error.detail, instance=scope["path"], headers={"Connection": "close"}
+            )
+            await response(scope, receive, send)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _too_large(self.limit)  # handled like any ApiError → 413
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # the server rejects a malformed Content-Length itself
+    return None

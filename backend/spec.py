@@ -1,0 +1,42 @@
+"""The contract, loaded once from openapi.yaml."""
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class Spec:
+    def __init__(self, path: Path = SPEC_PATH) -> None:
+        self.raw = path.read_bytes()
+        self.document: dict[str, Any] = yaml.safe_load(self.raw)
+
+    @cached_property
+    def _path_patterns(self) -> list[tuple[re.Pattern[str], str]]:
+        patterns = []
+        for template in self.document["paths"]:
+            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            patterns.append((re.compile(f"^{regex}$"), template))
+        return patterns
+
+    def operations(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """(METHOD, path template) -> operation object."""
+        return {
+            (method.upper(), template): operation
+            for template, item in self.document["paths"].items()
+            for method, operation in item.items()
+            if method in HTTP_METHODS
+        }
+
+    def allowed_methods(self, path: str) -> list[str] | None:
+        """Methods the spec defines for a concrete request path; None if no path matches."""
+        for pattern, template in self._path_patterns:
+            if pattern.match(path):
+                item = self.document["paths"][template]
+                return [method.upper() for method in HTTP_METHODS if method in item]
+        return None
