@@ -17,7 +17,17 @@ from generated.models import Location, Problem, ValidationErrorItem
 
 logger = logging.getLogger("backend.errors")
 
+# Regular expressions from openapi.yaml say little to a person; say what they mean.
+PATTERN_MESSAGES = {
+    r"^[^\u0000]*[^\s\u0000][^\u0000]*$": (
+        "must contain a non-whitespace character and no NUL (U+0000) character"
+    ),
+    r"^[^\u0000]*$": "must not contain a NUL (U+0000) character",
+}
+
 PROBLEM_JSON = "application/problem+json"
+# RFC 9110 names where Python's HTTPStatus still has the RFC 7231 ones (3.11, 3.12).
+_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 RETRY_AFTER_SECONDS = "5"
 
 
@@ -47,9 +57,8 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     errors: Sequence[ValidationErrorItem] | None = None,
 ) -> Response:
-    problem = Problem(
-        type="about:blank", title=HTTPStatus(status).phrase, status=status, detail=detail
-    )
+    title = _TITLES.get(status) or HTTPStatus(status).phrase
+    problem = Problem(type="about:blank", title=title, status=status, detail=detail)
     if instance is not None:
         problem.instance = instance
     if errors is not None:
@@ -63,20 +72,26 @@ def _pointer(parts: Sequence[Any]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
+def _message(error: Mapping[str, Any]) -> str:
+    if error["type"] == "string_pattern_mismatch":
+        pattern = error.get("ctx", {}).get("pattern")
+        return PATTERN_MESSAGES.get(pattern, error["msg"])
+    return error["msg"]
+
+
 def validation_items(
     location: Location, errors: Sequence[Mapping[str, Any]]
 ) -> list[ValidationErrorItem]:
     """Pydantic errors → `errors` entries (location + JSON pointer + message)."""
     return [
-        ValidationErrorItem(location=location, pointer=_pointer(e["loc"]), message=e["msg"])
+        ValidationErrorItem(location=location, pointer=_pointer(e["loc"]), message=_message(e))
         for e in errors
     ]
 
 
 def validation_error(location: Location, error: ValidationError) -> ApiError:
-    items = validation_items(
-        location, error.errors(include_url=False, include_context=False, include_input=False)
-    )
+    # No input in the errors: echoing it back could fail to encode (invalid UTF-8).
+    items = validation_items(location, error.errors(include_url=False, include_input=False))
     return unprocessable(items)
 
 
@@ -119,7 +134,9 @@ def install_error_handlers(app: FastAPI, spec: Spec) -> None:
             where, *rest = error["loc"]
             location = Location(where) if where in Location.__members__ else Location.body
             items.append(
-                ValidationErrorItem(location=location, pointer=_pointer(rest), message=error["msg"])
+                ValidationErrorItem(
+                    location=location, pointer=_pointer(rest), message=_message(error)
+                )
             )
         return await api_error(request, unprocessable(items))
 

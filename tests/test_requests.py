@@ -188,3 +188,19 @@ def test_health_needs_no_token(client: TestClient) -> None:
     response = client.get("/api/health/ready")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"title": "   "}, "must contain a non-whitespace character and no NUL (U+0000) character"),
+        ({"title": "x", "description": "\u0000"}, "must not contain a NUL (U+0000) character"),
+        ({"title": "t" * 201}, "String should have at most 200 characters"),
+    ],
+)
+def test_validation_messages_say_what_is_wrong(
+    client: TestClient, body: dict[str, Any], message: str
+) -> None:
+    problem = assert_problem(client.post("/api/alice/tasks", json=body, headers=auth("alice")), 422)
+    assert problem["title"] == "Unprocessable Content"
+    assert [e["message"] for e in problem["errors"]] == [message]
