@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("BETTER_AUTH", "JWT_"))}
     clean["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(  # noqa: S603  (fixed interpreter and arguments)
+    return subprocess.run(
         [sys.executable, *args],
         env={**clean, **env},
         cwd=cwd,
