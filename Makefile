@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 USER ?= alice
 
-.PHONY: help secret install generate check-generated migrate revision run token test lint format clean
+.PHONY: help secret install generate check-generated migrate revision run token test contract-test lint format clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ token: secret ## print a token for USER (default alice): make -s token USER=bob
 
 test: $(STAMP) ## run the test suite (PostgreSQL when TEST_DATABASE_URL is set)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+contract-test: $(STAMP) ## Schemathesis against a live server (PostgreSQL with TEST_DATABASE_URL)
+	$(PY) -m tests.run_contract
 
 lint: $(STAMP) ## ruff check + ruff format --check
 	$(BIN)/ruff check .

@@ -4,6 +4,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,6 +28,7 @@ PATTERN_MESSAGES = {
 
 PROBLEM_JSON = "application/problem+json"
 # RFC 9110 names where Python's HTTPStatus still has the RFC 7231 ones (3.11, 3.12).
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
 _TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 RETRY_AFTER_SECONDS = "5"
 
@@ -60,7 +62,8 @@ def problem_response(
     title = _TITLES.get(status) or HTTPStatus(status).phrase
     problem = Problem(type="about:blank", title=title, status=status, detail=detail)
     if instance is not None:
-        problem.instance = instance
+        # The decoded request path, percent-encoded again so it stays a valid URI reference.
+        problem.instance = quote(instance, safe=_PATH_SAFE)
     if errors is not None:
         problem.errors = list(errors)
     return Response(

@@ -2,49 +2,26 @@
 
 The suite runs on a temporary SQLite file by default. With TEST_DATABASE_URL set to a
 PostgreSQL server (e.g. postgresql://postgres@127.0.0.1:5432/test) it creates a database
-of its own on that server, runs against it and drops it at the end.
+of its own on that server, runs against it and drops it at the end (tests/databases.py).
 """
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 
 from backend.app import create_app
-from backend.db import normalise_url
-from backend.migrate import upgrade
+from tests.databases import fresh_database
 from tests.helpers import auth, make_settings
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server_url = os.environ.get("TEST_DATABASE_URL")
-    if not server_url:
-        path: Path = tmp_path_factory.mktemp("db") / "tasks.db"
-        url = f"sqlite:///{path}"
-        upgrade(url)
+def database_url() -> Iterator[str]:
+    with fresh_database() as url:
         yield url
-        return
-    server = make_url(normalise_url(server_url))
-    name = f"tasks_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")

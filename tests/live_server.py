@@ -41,8 +41,9 @@ def live_server(database_url: str, port: int | None = None) -> Iterator[LiveServ
     subprocess.run(
         [sys.executable, "-m", "backend", "migrate"], env=env, cwd=ROOT, check=True, timeout=60
     )
+    command = [sys.executable, "-m", "uvicorn", "backend.main:app", "--port", str(port)]
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "backend.main:app", "--port", str(port)],
+        [*command, "--log-level", "warning", "--no-access-log"],
         env=env,
         cwd=ROOT,
     )

@@ -204,3 +204,8 @@ def test_validation_messages_say_what_is_wrong(
     problem = assert_problem(client.post("/api/alice/tasks", json=body, headers=auth("alice")), 422)
     assert problem["title"] == "Unprocessable Content"
     assert [e["message"] for e in problem["errors"]] == [message]
+
+
+def test_problem_instance_is_a_valid_uri_reference(client: TestClient) -> None:
+    response = client.get("/api/alice/tasks/caf%C3%A9%20%25", headers=auth("alice"))
+    assert assert_problem(response, 422)["instance"] == "/api/alice/tasks/caf%C3%A9%20%25"
