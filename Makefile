@@ -64,3 +64,44 @@ format: $(STAMP) ## apply ruff fixes and formatting
 
 clean: ## remove the virtual environment and local data
 	rm -rf $(VENV) data reports .pytest_cache
+
+# --- spec lint and generated clients ---
+# Node tooling (Redocly CLI, openapi-typescript, openapi-fetch, TypeScript) is pinned in
+# package.json + package-lock.json and installed into node_modules/ with `npm ci`.
+# Generated clients go to build/clients/ (ignored); the tests generate their own copies.
+.PHONY: node-install lint-spec clients clients-ts clients-python
+
+NODE_STAMP := node_modules/.installed
+CLIENTS_DIR := build/clients
+NPX := npx --no-install
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+node-install: $(NODE_STAMP) ## install the pinned Node tooling (npm ci)
+
+# Redocly exits non-zero on errors only; its JSON totals must also show no warnings and
+# nothing ignored (an ignore file would bypass the reasons kept in redocly.yaml).
+REDOCLY_ZERO_TOTALS := const t = JSON.parse(require("fs").readFileSync(0, "utf8")).totals; console.log("redocly totals: " + JSON.stringify(t)); process.exit(t.errors + t.warnings + t.ignored === 0 ? 0 : 1)
+
+lint-spec: $(STAMP) $(NODE_STAMP) ## lint openapi.yaml: spec validator, Redocly (no warnings), examples
+	$(BIN)/openapi-spec-validator --schema 3.1 --validation-errors all openapi.yaml
+	$(NPX) redocly lint --lint-config=error openapi.yaml
+	@$(NPX) redocly lint --lint-config=error --format=json openapi.yaml 2>/dev/null \
+		| node -e '$(REDOCLY_ZERO_TOTALS)'
+	$(BIN)/pytest -q tests/test_spec_examples.py
+
+clients: clients-ts clients-python ## regenerate the TS and Python clients from openapi.yaml and test them
+
+clients-ts: $(NODE_STAMP) ## TS types (openapi-typescript), tsc on an example, misuse must not compile
+	$(NPX) openapi-typescript openapi.yaml --default-non-nullable false \
+		--output $(CLIENTS_DIR)/ts/schema.d.ts
+	$(NPX) tsc -p tests/clients/ts --strict --noEmit
+	node tests/clients/ts/check-misuse.mjs
+
+clients-python: $(STAMP) ## Python client (openapi-python-client), driven against a live server
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/openapi-python-client generate --path openapi.yaml \
+		--output-path $(CLIENTS_DIR)/python --overwrite --fail-on-warning \
+		--config tests/clients/python/openapi-python-client.yaml
+	$(BIN)/pytest -q tests/test_generated_python_client.py
