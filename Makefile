@@ -52,7 +52,7 @@ test: $(STAMP) ## run the test suite (PostgreSQL when TEST_DATABASE_URL is set)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 contract-test: $(STAMP) ## Schemathesis against a live server (PostgreSQL with TEST_DATABASE_URL)
-	$(PY) -m tests.run_contract
+	$(PY) -m tests.run_contract $(CONTRACT_ARGS)
 
 lint: $(STAMP) ## ruff check + ruff format --check
 	$(BIN)/ruff check .

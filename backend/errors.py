@@ -19,16 +19,20 @@ from generated.models import Location, Problem, ValidationErrorItem
 logger = logging.getLogger("backend.errors")
 
 # Regular expressions from openapi.yaml say little to a person; say what they mean.
+_CONTROLS = r"\u0000-\u001f\u007f"
+_SPACES = r" \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 PATTERN_MESSAGES = {
-    r"^[^\u0000]*[^\s\u0000][^\u0000]*$": (
-        "must contain a non-whitespace character and no NUL (U+0000) character"
+    # Title
+    f"^[^{_CONTROLS}]*[^{_CONTROLS}{_SPACES}][^{_CONTROLS}]*$": (
+        "must contain a visible character and no control character"
     ),
+    # Description
     r"^[^\u0000]*$": "must not contain a NUL (U+0000) character",
 }
 
 PROBLEM_JSON = "application/problem+json"
-# RFC 9110 names where Python's HTTPStatus still has the RFC 7231 ones (3.11, 3.12).
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
+# RFC 9110 names where Python's HTTPStatus still has the RFC 7231 ones (3.11, 3.12).
 _TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 RETRY_AFTER_SECONDS = "5"
 

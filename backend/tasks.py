@@ -14,9 +14,18 @@ from generated.models import TaskStatusFilter
 EDITABLE_FIELDS = frozenset({"title", "description", "completed"})
 
 
+# The spaces openapi.yaml's Title pattern names: exactly these are trimmed (str.strip()
+# would also take U+001C to U+001F, which the contract treats as control characters).
+TITLE_SPACES = (
+    " \u0085\u00a0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000\ufeff")
+)
+
+
 def normalise_title(title: str) -> str | None:
-    """Titles are stored trimmed; None when nothing but whitespace is left."""
-    title = title.strip()
+    """Titles are stored trimmed; None when nothing but spaces is left."""
+    title = title.strip(TITLE_SPACES)
     return title or None
 
 

@@ -41,12 +41,15 @@ class Task(BaseModel):
             examples=['Buy milk'],
             max_length=200,
             min_length=1,
-            pattern='^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$',
+            pattern='^[^\\u0000-\\u001f\\u007f]*[^\\u0000-\\u001f\\u007f \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000-\\u001f\\u007f]*$',
         ),
     ]
     """
-    What the task is. Surrounding whitespace is trimmed; must contain a
-    non-whitespace character and no NUL character.
+    What the task is: one line, no control characters (U+0000–U+001F, U+007F), at
+    least one visible character. Surrounding spaces (U+0020, U+0085, U+00A0, U+1680,
+    U+2000–U+200A, U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF) are trimmed. The
+    pattern spells these characters out because `\\s` means different things in
+    ECMAScript, Python and Rust regular expressions.
 
     """
     description: Annotated[
@@ -84,12 +87,15 @@ class TaskCreate(BaseModel):
             examples=['Buy milk'],
             max_length=200,
             min_length=1,
-            pattern='^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$',
+            pattern='^[^\\u0000-\\u001f\\u007f]*[^\\u0000-\\u001f\\u007f \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000-\\u001f\\u007f]*$',
         ),
     ]
     """
-    What the task is. Surrounding whitespace is trimmed; must contain a
-    non-whitespace character and no NUL character.
+    What the task is: one line, no control characters (U+0000–U+001F, U+007F), at
+    least one visible character. Surrounding spaces (U+0020, U+0085, U+00A0, U+1680,
+    U+2000–U+200A, U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF) are trimmed. The
+    pattern spells these characters out because `\\s` means different things in
+    ECMAScript, Python and Rust regular expressions.
 
     """
     description: Annotated[
@@ -115,12 +121,15 @@ class TaskReplace(BaseModel):
             examples=['Buy milk'],
             max_length=200,
             min_length=1,
-            pattern='^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$',
+            pattern='^[^\\u0000-\\u001f\\u007f]*[^\\u0000-\\u001f\\u007f \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000-\\u001f\\u007f]*$',
         ),
     ]
     """
-    What the task is. Surrounding whitespace is trimmed; must contain a
-    non-whitespace character and no NUL character.
+    What the task is: one line, no control characters (U+0000–U+001F, U+007F), at
+    least one visible character. Surrounding spaces (U+0020, U+0085, U+00A0, U+1680,
+    U+2000–U+200A, U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF) are trimmed. The
+    pattern spells these characters out because `\\s` means different things in
+    ECMAScript, Python and Rust regular expressions.
 
     """
     description: Annotated[
@@ -150,12 +159,15 @@ class TaskPatch(BaseModel):
             examples=['Buy milk'],
             max_length=200,
             min_length=1,
-            pattern='^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$',
+            pattern='^[^\\u0000-\\u001f\\u007f]*[^\\u0000-\\u001f\\u007f \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000-\\u001f\\u007f]*$',
         ),
     ] = MISSING
     """
-    What the task is. Surrounding whitespace is trimmed; must contain a
-    non-whitespace character and no NUL character.
+    What the task is: one line, no control characters (U+0000–U+001F, U+007F), at
+    least one visible character. Surrounding spaces (U+0020, U+0085, U+00A0, U+1680,
+    U+2000–U+200A, U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF) are trimmed. The
+    pattern spells these characters out because `\\s` means different things in
+    ECMAScript, Python and Rust regular expressions.
 
     """
     description: Annotated[

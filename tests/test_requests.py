@@ -7,6 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from backend.errors import PATTERN_MESSAGES
+from backend.spec import Spec
 from tests.helpers import assert_problem, auth, count_rows
 
 MakeTask = Callable[..., dict[str, Any]]
@@ -21,6 +23,10 @@ JSON = {"Content-Type": "application/json"}
         ({"title": "   "}, "/title"),
         ({"title": "\t\n "}, "/title"),
         ({"title": "\u3000"}, "/title"),  # ideographic space is whitespace too
+        ({"title": "\u00a0\u2007\ufeff"}, "/title"),
+        ({"title": "line\nbreak"}, "/title"),
+        ({"title": "\u001e"}, "/title"),
+        ({"title": "a\u007f"}, "/title"),
         ({"title": "t" * 201}, "/title"),
         ({"title": " " + "t" * 200}, "/title"),
         ({"title": "a\u0000b"}, "/title"),
@@ -193,7 +199,8 @@ def test_health_needs_no_token(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"title": "   "}, "must contain a non-whitespace character and no NUL (U+0000) character"),
+        ({"title": "   "}, "must contain a visible character and no control character"),
+        ({"title": "a\tb"}, "must contain a visible character and no control character"),
         ({"title": "x", "description": "\u0000"}, "must not contain a NUL (U+0000) character"),
         ({"title": "t" * 201}, "String should have at most 200 characters"),
     ],
@@ -209,3 +216,15 @@ def test_validation_messages_say_what_is_wrong(
 def test_problem_instance_is_a_valid_uri_reference(client: TestClient) -> None:
     response = client.get("/api/alice/tasks/caf%C3%A9%20%25", headers=auth("alice"))
     assert assert_problem(response, 422)["instance"] == "/api/alice/tasks/caf%C3%A9%20%25"
+
+
+def test_title_trims_exactly_the_spaces_the_contract_names(client: TestClient) -> None:
+    body = {"title": "\u00a0\u3000 Buy milk \u2009\ufeff"}
+    response = client.post("/api/alice/tasks", json=body, headers=auth("alice"))
+    assert response.status_code == 201
+    assert response.json()["title"] == "Buy milk"
+
+
+def test_pattern_messages_cover_the_spec_patterns() -> None:
+    schemas = Spec().document["components"]["schemas"]
+    assert set(PATTERN_MESSAGES) == {schemas[n]["pattern"] for n in ("Title", "Description")}
