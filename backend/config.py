@@ -15,6 +15,15 @@ class Settings(BaseSettings):
     better_auth_secret: SecretStr
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    # Better Auth's JWT plugin publishes asymmetric keys here (…/api/auth/jwks); unset: HS256 only.
+    jwt_jwks_url: str | None = None
+    # Seconds a fetched JWKS is trusted before it is fetched again.
+    jwt_jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    # At most one fetch per this many seconds on an unknown `kid`, so a flood of bogus
+    # kids cannot hammer the auth server.
+    jwt_jwks_min_refetch_seconds: float = Field(default=30.0, ge=0)
+    # Lifetime of the tokens this API issues itself (sign-up / sign-in), in seconds.
+    access_token_ttl: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
     # Comma-separated in the environment: CORS_ORIGINS=http://localhost:3000,https://app.example.com
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "info"
@@ -32,7 +41,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes long")
         return value
 
-    @field_validator("jwt_issuer", "jwt_audience", mode="before")
+    @field_validator("jwt_issuer", "jwt_audience", "jwt_jwks_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
