@@ -105,3 +105,16 @@ clients-python: $(STAMP) ## Python client (openapi-python-client), driven agains
 		--output-path $(CLIENTS_DIR)/python --overwrite --fail-on-warning \
 		--config tests/clients/python/openapi-python-client.yaml
 	$(BIN)/pytest -q tests/test_generated_python_client.py
+
+# --- benchmark ---
+# `make bench`: req/s, p50/p99, non-2xx and server CPU per request of ours against a
+# tutorial-style FastAPI floor and a raw Starlette + psycopg2 ceiling, driven by wrk on a
+# fresh PostgreSQL database (created and dropped on 127.0.0.1:5432, or BENCH_PG). Table on
+# stdout and in reports/bench.md. Quick smoke run: BENCH_SECONDS=3 BENCH_REPEATS=1 make bench
+.PHONY: bench bench-wrk
+
+bench-wrk:
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+
+bench: $(STAMP) bench-wrk ## benchmark ours vs. floor and ceiling apps (PostgreSQL, wrk; ~16 min)
+	$(PY) -m bench.run

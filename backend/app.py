@@ -15,7 +15,7 @@ from backend.config import Settings, load_settings
 from backend.db import Database, create_db_engine
 from backend.errors import install_error_handlers
 from backend.middleware import BodySizeLimit
-from backend.routes import health, tasks
+from backend.routes import health, tasks, users
 from backend.spec import Spec
 
 
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
 
     app.include_router(health.router)
     app.include_router(tasks.router)
+    app.include_router(users.router)
     install_error_handlers(app, spec)
 
     app.add_middleware(BodySizeLimit)

@@ -1,7 +1,14 @@
 """Bearer token → authenticated identity, and the path-user guard.
 
 One verifier for every token, whoever issued it (the frontend's Better Auth server or
-`python -m backend token`): HS256 only, signed with BETTER_AUTH_SECRET (RFC 8725).
+`python -m backend token`), with one algorithm per key (RFC 8725):
+
+* HS256, signed with BETTER_AUTH_SECRET; HS* tokens are never checked against any other key.
+* With JWT_JWKS_URL set, also RS256 / ES256, signed with the JWKS key named by the header's
+  `kid`; the key's type (and its JWK `alg`, when present) must match the header's `alg`.
+
+Every token then passes the same claim checks (exp required, nbf/iat with leeway, iss/aud
+when configured, sub).
 """
 
 import re
@@ -12,12 +19,21 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from jose import ExpiredSignatureError, JWTError, jwt
+from jose.backends.base import Key
 from jose.exceptions import JWTClaimsError
 
 from backend.config import Settings
 from backend.errors import ApiError
+from backend.jwks import JwksCache, JwksUnavailable
 
-ALGORITHM = "HS256"
+ALGORITHM = "HS256"  # the shared-secret algorithm, and the one this API issues
+JWKS_ALGORITHMS = ("RS256", "ES256")
+# python-jose cannot verify EdDSA, Better Auth's default: say how to configure it instead.
+EDDSA_ALGORITHMS = ("EdDSA", "Ed25519", "Ed448")
+EDDSA_DETAIL = (
+    "The token is signed with EdDSA, which this API cannot verify: configure Better Auth's "
+    'JWT plugin with jwt({ jwks: { keyPairConfig: { alg: "ES256" } } }) (or "RS256").'
+)
 LEEWAY_SECONDS = 30
 # `sub` becomes users.id: bounded, printable, no control characters.
 _SUBJECT = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
@@ -29,6 +45,7 @@ class Identity:
     user_id: str
     email: str | None = None
     name: str | None = None
+    issued_at: float | None = None  # the token's iat, for revocation (backend.users)
 
 
 def _challenge(description: str | None = None) -> dict[str, str]:
@@ -41,6 +58,14 @@ def _challenge(description: str | None = None) -> dict[str, str]:
             f'Bearer realm="tasks", error="invalid_token", error_description="{safe}"'
         )
     }
+
+
+def token_revoked() -> ApiError:
+    """For a token issued before its user's password change or account deletion."""
+    return _unauthorized(
+        "The token was issued before the account's password changed or the account was "
+        "deleted; sign in again."
+    )
 
 
 def _unauthorized(detail: str, *, token_sent: bool = True) -> ApiError:
@@ -58,19 +83,66 @@ class TokenVerifier:
         self._key = settings.better_auth_secret.get_secret_value()
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
+        self._jwks = (
+            JwksCache(
+                settings.jwt_jwks_url,
+                cache_seconds=settings.jwt_jwks_cache_seconds,
+                min_refetch_seconds=settings.jwt_jwks_min_refetch_seconds,
+            )
+            if settings.jwt_jwks_url
+            else None
+        )
 
-    def verify(self, token: str) -> Identity:
+    async def verify(self, token: str) -> Identity:
         try:
             header = jwt.get_unverified_header(token)
         except JWTError:
             raise _unauthorized("The token is malformed.") from None
-        if header.get("alg") != ALGORITHM:
+        if "crit" in header:  # extensions this API does not understand (RFC 7515 §4.1.11)
+            raise _unauthorized("The token's header has critical parameters this API rejects.")
+        algorithm = header.get("alg")
+        key: str | Key
+        if algorithm == ALGORITHM:
+            key = self._key
+        elif self._jwks is None:
             raise _unauthorized(f"The token must be signed with {ALGORITHM}.")
+        elif algorithm in EDDSA_ALGORITHMS:
+            raise _unauthorized(EDDSA_DETAIL)
+        elif algorithm in JWKS_ALGORITHMS:
+            key = await self._jwks_key(self._jwks, header, algorithm)
+        else:
+            allowed = ", ".join((ALGORITHM, *JWKS_ALGORITHMS))
+            raise _unauthorized(f"The token must be signed with one of {allowed}.")
+        return self._identity(self._decode(token, key, algorithm))
+
+    @staticmethod
+    async def _jwks_key(jwks: JwksCache, header: dict[str, Any], algorithm: str) -> Key:
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise _unauthorized(f"A {algorithm} token must name its signing key (kid).")
         try:
-            claims = jwt.decode(
+            found = await jwks.get(kid)
+        except JwksUnavailable as error:
+            raise ApiError(
+                503,
+                "The auth server's signing keys (JWKS) cannot be fetched; retry later.",
+                headers={"Retry-After": str(error.retry_after)},
+            ) from None
+        if found is None:
+            raise _unauthorized("The token's signing key (kid) is not in the auth server's JWKS.")
+        if found.algorithm != algorithm:
+            raise _unauthorized(
+                f"The token's alg {algorithm} does not match its key, a {found.algorithm} key."
+            )
+        return found.key
+
+    def _decode(self, token: str, key: str | Key, algorithm: str) -> dict[str, Any]:
+        """Signature with exactly one algorithm, then the registered claims."""
+        try:
+            return jwt.decode(
                 token,
-                self._key,
-                algorithms=[ALGORITHM],
+                key,
+                algorithms=[algorithm],
                 audience=self._audience,
                 issuer=self._issuer,
                 options={
@@ -88,7 +160,6 @@ class TokenVerifier:
             raise _unauthorized(f"The token's claims are invalid: {error}.") from None
         except (JWTError, ValueError, TypeError, KeyError):
             raise _unauthorized("The token's signature or format is invalid.") from None
-        return self._identity(claims)
 
     @staticmethod
     def _identity(claims: dict[str, Any]) -> Identity:
@@ -104,6 +175,7 @@ class TokenVerifier:
             user_id=subject,
             email=_optional_text(claims.get("email"), 320),
             name=_optional_text(claims.get("name"), 255),
+            issued_at=issued_at,
         )
 
     def issue(
@@ -114,11 +186,13 @@ class TokenVerifier:
         email: str | None = None,
         name: str | None = None,
     ) -> str:
-        now = int(time.time())
+        # A fractional iat (RFC 7519 NumericDate) orders a token after a password change
+        # made earlier in the same second.
+        now = time.time()
         claims: dict[str, Any] = {
             "sub": subject,
-            "iat": now,
-            "exp": now + ttl_seconds,
+            "iat": round(now, 6),
+            "exp": int(now) + ttl_seconds,
             "jti": uuid.uuid4().hex,
         }
         if email:
@@ -147,7 +221,7 @@ async def authenticate(request: Request) -> Identity:
     if not token or not _TOKEN_CHARS.match(token):
         raise _unauthorized("The token is malformed.")
     verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.verify(token)
+    return await verifier.verify(token)
 
 
 async def path_user(user_id: str, identity: Annotated[Identity, Depends(authenticate)]) -> Identity:

@@ -24,6 +24,15 @@ class Settings(BaseSettings):
     jwt_jwks_min_refetch_seconds: float = Field(default=30.0, ge=0)
     # Lifetime of the tokens this API issues itself (sign-up / sign-in), in seconds.
     access_token_ttl: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
+    # Brute-force protection, counted in the database so it holds across workers/instances:
+    # this many failed sign-ins for one email, or from one client address (higher: many
+    # people may share an office's address), within the window → 429.
+    signin_max_failures: int = Field(default=5, ge=1)
+    signin_max_failures_per_client: int = Field(default=20, ge=1)
+    signin_window_seconds: int = Field(default=900, ge=1)
+    # Sign-ups per client address within the window.
+    signup_max_per_window: int = Field(default=10, ge=1)
+    signup_window_seconds: int = Field(default=3600, ge=1)
     # Comma-separated in the environment: CORS_ORIGINS=http://localhost:3000,https://app.example.com
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "info"

@@ -47,6 +47,42 @@ class User(SQLModel, table=True):
     email: str | None = _column(String(320), nullable=True)
     name: str | None = _column(String(255), nullable=True)
     created_at: datetime = _column(UTCDateTime(), nullable=False)
+    # Tokens issued (iat) before this moment are refused: set by a password change.
+    tokens_valid_after: datetime | None = _column(UTCDateTime(), nullable=True)
+
+
+class Credential(SQLModel, table=True):
+    """A password of the API's own accounts. Users known only from Better Auth have none."""
+
+    __tablename__ = "credentials"
+
+    user_id: str = _column(
+        String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    email: str = _column(String(320), nullable=False, unique=True)  # stored lower-cased
+    password_hash: str = _column(String(255), nullable=False)
+    created_at: datetime = _column(UTCDateTime(), nullable=False)
+
+
+class DeletedUser(SQLModel, table=True):
+    """Tombstone of a deleted account: tokens issued before deleted_at cannot re-create it."""
+
+    __tablename__ = "deleted_users"
+
+    id: str = _column(String(USER_ID_MAX), primary_key=True)
+    deleted_at: datetime = _column(UTCDateTime(), nullable=False)
+
+
+class RateLimitEvent(SQLModel, table=True):
+    """One counted event (a failed sign-in, a sign-up) under a key such as
+    `signin:email:ada@example.com`. In the database so every worker sees the same counts."""
+
+    __tablename__ = "rate_limit_events"
+    __table_args__ = (Index("ix_rate_limit_events_key_at", "key", "at"),)
+
+    id: int | None = _column(IdType, primary_key=True, autoincrement=True)
+    key: str = _column(String(400), nullable=False)
+    at: datetime = _column(UTCDateTime(), nullable=False)
 
 
 class Task(SQLModel, table=True):

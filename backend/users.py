@@ -1,17 +1,35 @@
-"""User records. Users are created from the first token that names them (`sub`)."""
+"""User records. Users are created from the first token that names them (`sub`), unless
+that token predates the account's deletion or its last password change."""
 
 from sqlmodel import Session
 
-from backend.auth import Identity
+from backend.auth import Identity, token_revoked
 from backend.db import insert_ignoring_duplicates, utcnow
-from backend.models import User
+from backend.models import DeletedUser, User
 
 
-def ensure_user(session: Session, identity: Identity) -> None:
-    """Create the user record on first sight; a concurrent first request is not an error."""
-    if session.get(User, identity.user_id) is not None:
-        return
-    statement = insert_ignoring_duplicates(session, User).values(
-        id=identity.user_id, email=identity.email, name=identity.name, created_at=utcnow()
+def _issued_before(identity: Identity, moment_timestamp: float) -> bool:
+    return identity.issued_at is None or identity.issued_at < moment_timestamp
+
+
+def ensure_user(session: Session, identity: Identity) -> User:
+    """The token's user, created on first sight (a concurrent first request is not an
+    error). A token issued before a password change or the account's deletion is refused."""
+    user = session.get(User, identity.user_id)
+    if user is not None:
+        if user.tokens_valid_after is not None and _issued_before(
+            identity, user.tokens_valid_after.timestamp()
+        ):
+            raise token_revoked()
+        return user
+    tombstone = session.get(DeletedUser, identity.user_id)
+    if tombstone is not None and _issued_before(identity, tombstone.deleted_at.timestamp()):
+        raise token_revoked()
+    session.execute(
+        insert_ignoring_duplicates(session, User).values(
+            id=identity.user_id, email=identity.email, name=identity.name, created_at=utcnow()
+        )
     )
-    session.execute(statement)
+    user = session.get(User, identity.user_id)
+    assert user is not None
+    return user

@@ -255,6 +255,250 @@ class Readiness(BaseModel):
     """
 
 
+class SignUpRequest(BaseModel):
+    """
+    A new account.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    email: Annotated[
+        str,
+        Field(
+            examples=['ada@example.com'],
+            max_length=320,
+            min_length=3,
+            pattern='^ *[^@\\u0000-\\u0020\\u007f]+@[^@\\u0000-\\u0020\\u007f]+\\.[^@\\u0000-\\u0020\\u007f]+ *$',
+        ),
+    ]
+    """
+    An email address. Surrounding spaces are trimmed and it is compared lower-cased.
+    One `@` with something on each side and a dot in the domain; no control characters.
+
+    """
+    password: Annotated[
+        str, Field(examples=['correct horse battery staple'], max_length=128, min_length=8)
+    ]
+    """
+    A password of 8 to 128 characters, any Unicode. Never returned or logged.
+    """
+    name: Annotated[
+        str,
+        Field(
+            examples=['Ada Lovelace'],
+            max_length=100,
+            min_length=1,
+            pattern='^[^\\u0000-\\u001f\\u007f]*[^\\u0000-\\u001f\\u007f \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000-\\u001f\\u007f]*$',
+        ),
+    ]
+    """
+    A display name: no control characters, at least one visible character; surrounding
+    spaces are trimmed (the same rules as a task title).
+
+    """
+
+
+class SignUpResponse(BaseModel):
+    """
+    A new account.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    email: Annotated[
+        str,
+        Field(
+            examples=['ada@example.com'],
+            max_length=320,
+            min_length=3,
+            pattern='^ *[^@\\u0000-\\u0020\\u007f]+@[^@\\u0000-\\u0020\\u007f]+\\.[^@\\u0000-\\u0020\\u007f]+ *$',
+        ),
+    ]
+    """
+    An email address. Surrounding spaces are trimmed and it is compared lower-cased.
+    One `@` with something on each side and a dot in the domain; no control characters.
+
+    """
+    name: Annotated[
+        str,
+        Field(
+            examples=['Ada Lovelace'],
+            max_length=100,
+            min_length=1,
+            pattern='^[^\\u0000-\\u001f\\u007f]*[^\\u0000-\\u001f\\u007f \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000-\\u001f\\u007f]*$',
+        ),
+    ]
+    """
+    A display name: no control characters, at least one visible character; surrounding
+    spaces are trimmed (the same rules as a task title).
+
+    """
+
+
+class SignInRequest(BaseModel):
+    """
+    Credentials of an account.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    email: Annotated[
+        str,
+        Field(
+            examples=['ada@example.com'],
+            max_length=320,
+            min_length=3,
+            pattern='^ *[^@\\u0000-\\u0020\\u007f]+@[^@\\u0000-\\u0020\\u007f]+\\.[^@\\u0000-\\u0020\\u007f]+ *$',
+        ),
+    ]
+    """
+    An email address. Surrounding spaces are trimmed and it is compared lower-cased.
+    One `@` with something on each side and a dot in the domain; no control characters.
+
+    """
+    password: Annotated[
+        str, Field(examples=['correct horse battery staple'], max_length=128, min_length=8)
+    ]
+    """
+    A password of 8 to 128 characters, any Unicode. Never returned or logged.
+    """
+
+
+class SignInResponse(BaseModel):
+    """
+    Credentials of an account.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    email: Annotated[
+        str,
+        Field(
+            examples=['ada@example.com'],
+            max_length=320,
+            min_length=3,
+            pattern='^ *[^@\\u0000-\\u0020\\u007f]+@[^@\\u0000-\\u0020\\u007f]+\\.[^@\\u0000-\\u0020\\u007f]+ *$',
+        ),
+    ]
+    """
+    An email address. Surrounding spaces are trimmed and it is compared lower-cased.
+    One `@` with something on each side and a dot in the domain; no control characters.
+
+    """
+
+
+class User(BaseModel):
+    """
+    A user's profile.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    id: str
+    """
+    The user id, which is the `sub` of the user's tokens and the `user_id` in task paths.
+    """
+    email: str | None
+    """
+    The email address (lower-cased), if known.
+    """
+    name: str | None
+    """
+    The display name, if known.
+    """
+    created_at: AwareDatetime
+    """
+    When the user was first seen (RFC 3339, UTC).
+    """
+
+
+class UserUpdateRequest(BaseModel):
+    """
+    The profile fields to change; `password` needs `current_password`.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    name: Annotated[
+        str | MISSING,
+        Field(
+            examples=['Ada Lovelace'],
+            max_length=100,
+            min_length=1,
+            pattern='^[^\\u0000-\\u001f\\u007f]*[^\\u0000-\\u001f\\u007f \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000-\\u001f\\u007f]*$',
+        ),
+    ] = MISSING
+    """
+    A display name: no control characters, at least one visible character; surrounding
+    spaces are trimmed (the same rules as a task title).
+
+    """
+    password: Annotated[
+        str | MISSING,
+        Field(examples=['correct horse battery staple'], max_length=128, min_length=8),
+    ] = MISSING
+    """
+    A password of 8 to 128 characters, any Unicode. Never returned or logged.
+    """
+    current_password: Annotated[str | MISSING, Field(max_length=128, min_length=1)] = MISSING
+    """
+    The password in use now, required to set a new one.
+    """
+
+
+class UserUpdateResponse(BaseModel):
+    """
+    The profile fields to change; `password` needs `current_password`.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    name: Annotated[
+        str | MISSING,
+        Field(
+            examples=['Ada Lovelace'],
+            max_length=100,
+            min_length=1,
+            pattern='^[^\\u0000-\\u001f\\u007f]*[^\\u0000-\\u001f\\u007f \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000-\\u001f\\u007f]*$',
+        ),
+    ] = MISSING
+    """
+    A display name: no control characters, at least one visible character; surrounding
+    spaces are trimmed (the same rules as a task title).
+
+    """
+
+
+class TokenResponse(BaseModel):
+    """
+    A bearer token for the account, and the account.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    user: User
+    access_token: str
+    """
+    The JWT to send as `Authorization: Bearer <access_token>`.
+    """
+    token_type: Literal['bearer']
+    """
+    Always `bearer`.
+    """
+    expires_in: Annotated[int, Field(ge=1)]
+    """
+    Seconds until the token expires.
+    """
+
+
 class Location(StrEnum):
     """
     Where the invalid input is.

@@ -47,8 +47,8 @@ def session_client(app: FastAPI) -> Iterator[TestClient]:
 def client(session_client: TestClient, engine: Engine) -> TestClient:
     """Every test starts from empty tables."""
     with engine.begin() as connection:
-        connection.execute(text("DELETE FROM tasks"))
-        connection.execute(text("DELETE FROM users"))
+        for table in ("tasks", "credentials", "users", "deleted_users", "rate_limit_events"):
+            connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608  (fixed names)
     return session_client
 
 

@@ -29,7 +29,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_env(database_url: str) -> dict[str, str]:
+def server_env(database_url: str, **overrides: str) -> dict[str, str]:
     """The environment for the server and for commands that must share its secret.
     Set explicitly, so a developer's .env cannot change what the tests see."""
     return {
@@ -41,14 +41,16 @@ def server_env(database_url: str) -> dict[str, str]:
         "CORS_ORIGINS": "",
         "LOG_LEVEL": "warning",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        **overrides,
     }
 
 
 @contextmanager
-def live_server(database_url: str) -> Iterator[LiveServer]:
+def live_server(database_url: str, **settings: str) -> Iterator[LiveServer]:
     """Migrate `database_url` (as `make run` does), serve backend.main:app on it on a free
-    port, and stop the server afterwards, whatever happens."""
-    env = server_env(database_url)
+    port, and stop the server afterwards, whatever happens. `settings` are extra environment
+    variables for the server (e.g. SIGNUP_MAX_PER_WINDOW="1000")."""
+    env = server_env(database_url, **settings)
     subprocess.run(
         [sys.executable, "-m", "backend", "migrate"], env=env, cwd=ROOT, check=True, timeout=60
     )

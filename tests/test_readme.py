@@ -1,6 +1,7 @@
 """The README's curl walkthrough, run verbatim against a live server.
 
-Every ```sh block between the walkthrough markers runs, in order, in one bash session;
+Every ```sh block between walkthrough markers (several sections may carry them) runs, in
+order, in one bash session;
 the ```http block after a command documents its answer, whose status line must match.
 The server listens on a free port; `localhost:8000` in the commands is pointed at it.
 """
@@ -17,9 +18,11 @@ MARKER = "__walkthrough_step__"
 
 def walkthrough() -> list[tuple[str, str | None]]:
     """(command block, documented status line or None) in README order."""
-    text = README.read_text()
-    section = text.split("<!-- walkthrough -->", 1)[1].split("<!-- /walkthrough -->", 1)[0]
-    blocks = re.findall(r"```(sh|http)\n(.*?)```", section, flags=re.DOTALL)
+    sections = re.findall(
+        r"<!-- walkthrough -->(.*?)<!-- /walkthrough -->", README.read_text(), flags=re.DOTALL
+    )
+    assert sections, "no walkthrough section in README.md"
+    blocks = re.findall(r"```(sh|http)\n(.*?)```", "".join(sections), flags=re.DOTALL)
     steps: list[tuple[str, str | None]] = []
     for language, body in blocks:
         if language == "sh":
@@ -35,7 +38,16 @@ def test_walkthrough_is_well_formed() -> None:
     steps = walkthrough()
     assert len(steps) >= 10
     commands = "\n".join(command for command, _ in steps)
-    for operation in ("-X POST", "-X PATCH", "-X PUT", "-X DELETE", "/complete", "?status="):
+    for operation in (
+        "-X POST",
+        "-X PATCH",
+        "-X PUT",
+        "-X DELETE",
+        "/complete",
+        "?status=",
+        "/api/auth/sign-in",
+        "/api/me",
+    ):
         assert operation in commands
 
 

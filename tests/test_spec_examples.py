@@ -306,7 +306,9 @@ def operations_without_examples(document: Document) -> list[str]:
     A request example is a request-body example or, for an operation that takes no body,
     examples for all of its required parameters (at least one), which together spell out a
     complete request: that is all the request of `DELETE .../tasks/{task_id}` (204, no
-    content) consists of.
+    content) consists of. An operation with no parameter, no body and no 2xx content
+    (`DELETE /api/me`) has nothing an example could show: its method and path are the
+    whole request.
     """
     missing = []
     for pointer, item, operation in iter_operations(document):
@@ -325,7 +327,13 @@ def operations_without_examples(document: Document) -> list[str]:
             for code, response in operation.get("responses", {}).items()
             if re.fullmatch(r"2(\d\d|XX)", str(code))
         )
-        if not (request_example or response_example):
+        success_content = any(
+            response.get("content")
+            for code, response in operation.get("responses", {}).items()
+            if re.fullmatch(r"2(\d\d|XX)", str(code))
+        )
+        nothing_to_show = body is None and not parameters and not success_content
+        if not (request_example or response_example or nothing_to_show):
             missing.append(f"{pointer} ({operation.get('operationId', '?')})")
     return missing
 

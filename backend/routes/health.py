@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from backend.db import Database
+from backend.routes.common import database
 from generated.models import Health, Readiness
 
 router = APIRouter(prefix="/api/health", tags=["health"])
@@ -19,6 +19,5 @@ async def health() -> Response:
 
 @router.get("/ready", status_code=200)
 async def ready(request: Request) -> Response:
-    db: Database = request.app.state.db
-    await db.ping()  # DatabaseUnavailable → 503 problem+json
+    await database(request).ping()  # DatabaseUnavailable → 503 problem+json
     return Response(_READY, media_type="application/json")

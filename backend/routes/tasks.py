@@ -5,16 +5,16 @@ from typing import Annotated, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import MISSING, BaseModel
+from pydantic import MISSING
 from sqlmodel import Session
 from starlette.responses import Response
 
-from backend import tasks, users
+from backend import tasks
 from backend.auth import CurrentUser, Identity
 from backend.body import parse_body
-from backend.db import Database
 from backend.errors import ApiError, unprocessable
 from backend.models import Task as TaskRow
+from backend.routes.common import json_response, run_as_user
 from generated.models import (
     Location,
     Task,
@@ -32,12 +32,6 @@ INT64_MAX = 2**63 - 1
 
 router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
 TaskId = Annotated[int, Path(ge=1, le=INT64_MAX)]
-
-
-def _json(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        model.model_dump_json(), status_code=status, media_type="application/json", headers=headers
-    )
 
 
 def _to_api(row: TaskRow) -> Task:
@@ -62,14 +56,7 @@ def _not_found(task_id: int) -> ApiError:
 
 
 async def _run(request: Request, identity: Identity, work: Callable[[Session], T]) -> T:
-    """One unit of work for the authenticated user (whose record is created on first sight)."""
-    db: Database = request.app.state.db
-
-    def unit(session: Session) -> T:
-        users.ensure_user(session, identity)
-        return work(session)
-
-    return await db.run(unit)
+    return await run_as_user(request, identity, lambda session, _user: work(session))
 
 
 async def _task_or_404(
@@ -78,7 +65,7 @@ async def _task_or_404(
     row = await _run(request, identity, work)
     if row is None:
         raise _not_found(task_id)
-    return _json(_to_api(row))
+    return json_response(_to_api(row))
 
 
 @router.get("", status_code=200)
@@ -93,7 +80,7 @@ async def list_tasks(
         request, identity, lambda s: tasks.list_tasks(s, identity.user_id, status, limit, offset)
     )
     page = TaskPage(items=[_to_api(r) for r in rows], total=total, limit=limit, offset=offset)
-    return _json(page)
+    return json_response(page)
 
 
 @router.post("", status_code=201)
@@ -106,7 +93,7 @@ async def create_task(request: Request, identity: CurrentUser) -> Response:
         request, identity, lambda s: tasks.create_task(s, identity.user_id, title, description)
     )
     location = f"/api/{quote(identity.user_id, safe='')}/tasks/{row.id}"
-    return _json(_to_api(row), 201, {"Location": location})
+    return json_response(_to_api(row), 201, {"Location": location})
 
 
 @router.get("/{task_id}", status_code=200)

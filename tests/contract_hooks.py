@@ -1,0 +1,48 @@
+"""Schemathesis hooks for `make contract-test` (loaded through schemathesis.toml).
+
+deleteMe deletes the account whose token it is sent with. Sent with the run's own token it
+would end the run: every later request would be a correct 401. So each deleteMe that
+carries the run's valid token gets a freshly signed-up throwaway account's token instead;
+requests without a valid token of the run's user (the ignored_auth probes) are untouched.
+"""
+
+import json
+import os
+import secrets
+import urllib.request
+from typing import Any
+
+import schemathesis
+from jose import JWTError, jwt
+
+
+def _is_run_token(authorization: str | None) -> bool:
+    if not authorization or not authorization.startswith("Bearer "):
+        return False
+    try:
+        claims = jwt.decode(authorization[7:], os.environ["ST_SECRET"], algorithms=["HS256"])
+    except JWTError:
+        return False
+    return claims.get("sub") == os.environ["ST_USER"]
+
+
+def _throwaway_token() -> str:
+    email = f"throwaway-{secrets.token_hex(8)}@example.com"
+    body = json.dumps({"email": email, "password": secrets.token_urlsafe(16), "name": "x"})
+    request = urllib.request.Request(  # noqa: S310  (the local server under test)
+        f"{os.environ['ST_BASE_URL']}/api/auth/sign-up",
+        data=body.encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return str(json.load(response)["access_token"])
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, **kwargs: Any) -> None:
+    if case.operation.method.upper() != "DELETE" or case.operation.path != "/api/me":
+        return
+    headers = case.headers or {}
+    if _is_run_token(headers.get("Authorization")):
+        case.headers = {**headers, "Authorization": f"Bearer {_throwaway_token()}"}
