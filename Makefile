@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 USER ?= alice
 
-.PHONY: help secret install generate check-generated migrate revision run token test contract-test lint format clean
+.PHONY: help secret install generate check-generated migrate revision run serve token test contract-test lint format clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -44,6 +44,18 @@ revision: $(STAMP) ## new migration from model changes: make revision MSG="add x
 
 run: migrate ## serve the API on http://$(HOST):$(PORT) (SQLite by default)
 	$(BIN)/uvicorn backend.main:app --host $(HOST) --port $(PORT)
+
+# Production: no generated secret (configure BETTER_AUTH_SECRET), JSON logs, one access line
+# per request from the app (uvicorn's own access log off), WEB_CONCURRENCY workers behind one
+# port, and on SIGTERM in-flight requests finish (up to 30 s) while new connections are refused.
+WEB_CONCURRENCY ?= $(shell nproc 2>/dev/null || echo 2)
+METRICS_DIR ?= data/prometheus
+serve: $(STAMP) ## production serving: WEB_CONCURRENCY workers, JSON logs, graceful shutdown
+	$(PY) -m backend migrate
+	rm -rf $(METRICS_DIR) && mkdir -p $(METRICS_DIR)
+	LOG_FORMAT=json PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) $(BIN)/uvicorn backend.main:app \
+		--host $(HOST) --port $(PORT) --workers $(WEB_CONCURRENCY) --no-access-log \
+		--proxy-headers --timeout-graceful-shutdown 30
 
 token: secret ## print a token for USER (default alice): make -s token USER=bob
 	@$(PY) -m backend token --sub "$(USER)"

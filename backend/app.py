@@ -1,7 +1,6 @@
 """create_app(): settings, database, routes, error handlers, spec serving, middleware."""
 
 import json
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +14,7 @@ from backend.config import Settings, load_settings
 from backend.db import Database, create_db_engine
 from backend.errors import install_error_handlers
 from backend.middleware import BodySizeLimit
+from backend.observability import RequestContext, configure_logging, metrics_response
 from backend.routes import health, tasks, users
 from backend.spec import Spec
 
@@ -22,7 +22,7 @@ from backend.spec import Spec
 def create_app(settings: Settings | None = None, spec: Spec | None = None) -> FastAPI:
     settings = settings or load_settings()
     spec = spec or Spec()
-    logging.basicConfig(level=settings.log_level.upper())
+    configure_logging(settings.log_level, settings.log_format)
     db = Database(create_db_engine(settings))
 
     @asynccontextmanager
@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{info['title']} — docs")
 
+    if settings.metrics_enabled:
+        app.add_api_route("/metrics", metrics_response, methods=["GET"], include_in_schema=False)
     app.include_router(health.router)
     app.include_router(tasks.router)
     app.include_router(users.router)
@@ -72,7 +74,8 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Location", "Retry-After", "WWW-Authenticate"],
+            expose_headers=["Location", "Retry-After", "WWW-Authenticate", "X-Request-ID"],
             max_age=600,
         )
+    app.add_middleware(RequestContext, engine=db.engine)  # outermost: sees every answer
     return app

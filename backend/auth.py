@@ -221,7 +221,9 @@ async def authenticate(request: Request) -> Identity:
     if not token or not _TOKEN_CHARS.match(token):
         raise _unauthorized("The token is malformed.")
     verifier: TokenVerifier = request.app.state.token_verifier
-    return await verifier.verify(token)
+    identity = await verifier.verify(token)
+    request.state.user_id = identity.user_id  # for the request's log line
+    return identity
 
 
 async def path_user(user_id: str, identity: Annotated[Identity, Depends(authenticate)]) -> Identity:

@@ -1,6 +1,6 @@
 """Settings: the only place that reads the environment (and `.env`)."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -36,12 +36,19 @@ class Settings(BaseSettings):
     # Comma-separated in the environment: CORS_ORIGINS=http://localhost:3000,https://app.example.com
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "info"
+    # "json" for one JSON object per log line (make serve), "text" for people.
+    log_format: Literal["text", "json"] = "text"
+    # GET /metrics (Prometheus), outside /api and the contract; off unless enabled.
+    metrics_enabled: bool = False
     db_pool_size: int = Field(default=5, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     # Seconds: how long a request may wait for a pooled connection / a new connection
     # before the API answers 503 instead of hanging.
     db_pool_timeout: float = Field(default=5.0, gt=0)
     db_connect_timeout: int = Field(default=3, ge=1)
+    # Milliseconds any PostgreSQL statement may run (0: no limit). Sent as a startup
+    # option, which Neon's pooled (-pooler) endpoint rejects: use 0 there, or the direct one.
+    db_statement_timeout_ms: int = Field(default=5000, ge=0)
 
     @field_validator("better_auth_secret")
     @classmethod

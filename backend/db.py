@@ -50,6 +50,11 @@ def create_db_engine(settings: Settings) -> Engine:
         pool_timeout=settings.db_pool_timeout,
         connect_args={
             "connect_timeout": settings.db_connect_timeout,
+            **(
+                {"options": f"-c statement_timeout={settings.db_statement_timeout_ms}"}
+                if settings.db_statement_timeout_ms
+                else {}
+            ),
             # Notice a server that vanished mid-query within seconds, not hours.
             "keepalives": 1,
             "keepalives_idle": 5,

@@ -20,6 +20,7 @@ STARTUP_SECONDS = 30.0
 class LiveServer:
     url: str
     port: int
+    pid: int
     env: dict[str, str]  # the server's settings, for commands that must agree with it
 
 
@@ -63,7 +64,7 @@ def live_server(database_url: str, **settings: str) -> Iterator[LiveServer]:
     )
     try:
         _wait_until_ready(server, url)
-        yield LiveServer(url=url, port=port, env=env)
+        yield LiveServer(url=url, port=port, pid=server.pid, env=env)
     finally:
         server.terminate()
         try:

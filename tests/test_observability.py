@@ -1,0 +1,121 @@
+"""Request ids, the per-request log line, /metrics, and the statement timeout."""
+
+import json
+import logging
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from pythonjsonlogger.json import JsonFormatter
+from sqlalchemy import text
+
+from backend.app import create_app
+from backend.db import DatabaseUnavailable, is_sqlite
+from tests.helpers import assert_problem, auth, make_settings, token_for
+
+
+def test_every_response_carries_a_request_id(client: TestClient) -> None:
+    ids = set()
+    for response in (
+        client.get("/api/health"),
+        client.get("/api/alice/tasks", headers=auth("alice")),
+        client.get("/api/alice/tasks"),  # 401
+        client.get("/nowhere"),  # 404
+        client.put("/api/alice/tasks"),  # 405
+    ):
+        request_id = response.headers["x-request-id"]
+        assert len(request_id) == 32
+        int(request_id, 16)
+        ids.add(request_id)
+    assert len(ids) == 5
+
+
+def test_a_well_formed_client_request_id_is_kept(client: TestClient) -> None:
+    response = client.get("/api/health", headers={"X-Request-ID": "trace-42.abc_DEF:1"})
+    assert response.headers["x-request-id"] == "trace-42.abc_DEF:1"
+
+
+@pytest.mark.parametrize("bad", ["a" * 129, "has space", "caf\u00e9", "<script>"])
+def test_a_malformed_client_request_id_is_replaced(client: TestClient, bad: str) -> None:
+    response = client.get("/api/health", headers={"X-Request-ID": bad.encode()})
+    assert response.headers["x-request-id"] != bad
+    assert len(response.headers["x-request-id"]) == 32
+
+
+def test_one_log_line_per_request_with_route_template_and_user(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = token_for("alice")
+    body = {"title": "secret plans", "description": "do not log me"}
+    with caplog.at_level(logging.INFO, logger="backend.access"):
+        response = client.post(
+            "/api/alice/tasks",
+            json=body,
+            headers={"Authorization": f"Bearer {token}", "X-Request-ID": "req-1"},
+        )
+        client.get(f"/api/alice/tasks/{response.json()['id']}", headers=auth("alice"))
+    records = [r for r in caplog.records if r.name == "backend.access"]
+    assert len(records) == 2
+    first = records[0]
+    assert first.method == "POST"
+    assert first.route == "/api/{user_id}/tasks"
+    assert first.status == 201
+    assert first.request_id == "req-1"
+    assert first.user_id == "alice"
+    assert first.duration_ms >= 0
+    assert records[1].route == "/api/{user_id}/tasks/{task_id}"
+    rendered = JsonFormatter("%(message)s").format(first)
+    line = json.loads(rendered)
+    assert line["route"] == "/api/{user_id}/tasks"
+    assert line["status"] == 201
+    everything = " ".join(str(v) for r in records for v in vars(r).values())
+    for secret in (token, "secret plans", "do not log me"):
+        assert secret not in everything
+
+
+def test_unauthenticated_requests_are_logged_without_user(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="backend.access"):
+        client.get("/api/alice/tasks", headers={"Authorization": "Bearer nope"})
+        client.get("/does/not/exist")
+    records = [r for r in caplog.records if r.name == "backend.access"]
+    assert [(r.route, r.status) for r in records] == [
+        ("/api/{user_id}/tasks", 401),
+        ("unmatched", 404),
+    ]
+    assert not hasattr(records[0], "user_id")
+
+
+def test_metrics_are_off_by_default(client: TestClient) -> None:
+    assert_problem(client.get("/metrics"), 404)
+
+
+def test_metrics_when_enabled(database_url: str) -> None:
+    app = create_app(make_settings(database_url, metrics_enabled=True))
+    with TestClient(app) as client:
+        client.get("/api/alice/tasks", headers=auth("alice"))
+        client.get("/api/alice/tasks", headers=auth("alice"))
+        response = client.get("/metrics")
+    app.state.db.dispose()
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    metrics = response.text
+    line = 'http_requests_total{method="GET",route="/api/{user_id}/tasks",status="200"}'
+    counted = [ln for ln in metrics.splitlines() if ln.startswith(line)]
+    assert counted
+    assert float(counted[0].split()[-1]) >= 2
+    assert "http_request_duration_seconds_bucket" in metrics
+    assert "db_pool_connections_in_use" in metrics
+    assert "/metrics" not in app.openapi()["paths"]
+
+
+def test_statement_timeout_bounds_every_query(database_url: str) -> None:
+    if is_sqlite(database_url):
+        pytest.skip("a statement timeout is a PostgreSQL setting: runs with TEST_DATABASE_URL")
+    app = create_app(make_settings(database_url, db_statement_timeout_ms=300))
+    started = time.monotonic()
+    with pytest.raises(DatabaseUnavailable):
+        app.state.db._run(lambda session: session.execute(text("SELECT pg_sleep(5)")))
+    assert time.monotonic() - started < 2
+    app.state.db.dispose()
