@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # Milliseconds any PostgreSQL statement may run (0: no limit). Sent as a startup
     # option, which Neon's pooled (-pooler) endpoint rejects: use 0 there, or the direct one.
     db_statement_timeout_ms: int = Field(default=5000, ge=0)
+    # Seconds a request waits for its whole unit of work before answering 503, whatever
+    # the database does (a frozen server never applies statement_timeout itself).
+    db_request_deadline_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator("better_auth_secret")
     @classmethod

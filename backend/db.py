@@ -1,5 +1,6 @@
 """Engine, unit of work and the one place that knows the database dialect."""
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,8 +91,9 @@ _UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)
 class Database:
     """One unit of work per call, run in one threadpool hop: session, work, commit."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, deadline_seconds: float | None = None) -> None:
         self.engine = engine
+        self.deadline_seconds = deadline_seconds
 
     def _run(self, work: Callable[[Session], T]) -> T:
         try:
@@ -103,7 +105,17 @@ class Database:
             raise DatabaseUnavailable(str(error).splitlines()[0]) from error
 
     async def run(self, work: Callable[[Session], T]) -> T:
-        return await run_in_threadpool(self._run, work)
+        # A frozen server keeps answering TCP keepalives and never applies its own
+        # statement_timeout: the deadline answers 503 instead of hanging. The worker thread
+        # may still finish later (a write then lands although the client saw 503).
+        try:
+            return await asyncio.wait_for(
+                run_in_threadpool(self._run, work), timeout=self.deadline_seconds
+            )
+        except TimeoutError:
+            raise DatabaseUnavailable(
+                f"no answer from the database within {self.deadline_seconds} s"
+            ) from None
 
     async def ping(self) -> None:
         def _ping(session: Session) -> None:

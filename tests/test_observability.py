@@ -1,5 +1,6 @@
 """Request ids, the per-request log line, /metrics, and the statement timeout."""
 
+import asyncio
 import json
 import logging
 import time
@@ -118,4 +119,15 @@ def test_statement_timeout_bounds_every_query(database_url: str) -> None:
     with pytest.raises(DatabaseUnavailable):
         app.state.db._run(lambda session: session.execute(text("SELECT pg_sleep(5)")))
     assert time.monotonic() - started < 2
+    app.state.db.dispose()
+
+
+def test_a_unit_of_work_past_its_deadline_is_a_503(database_url: str) -> None:
+    """A frozen database keeps the connection open and never answers: the request gets
+    503 at the deadline instead of hanging (the work itself is simulated by a sleep)."""
+    app = create_app(make_settings(database_url, db_request_deadline_seconds=0.5))
+    started = time.monotonic()
+    with pytest.raises(DatabaseUnavailable):
+        asyncio.run(app.state.db.run(lambda _session: time.sleep(2)))
+    assert time.monotonic() - started < 1.5
     app.state.db.dispose()
