@@ -23,7 +23,9 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
     settings = settings or load_settings()
     spec = spec or Spec()
     configure_logging(settings.log_level, settings.log_format)
-    db = Database(create_db_engine(settings), settings.db_request_deadline_seconds)
+    db = Database(
+        create_db_engine(settings), settings.db_request_deadline_seconds, settings.db_pool_size
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ when configured, sub).
 import re
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -35,6 +36,7 @@ EDDSA_DETAIL = (
     'JWT plugin with jwt({ jwks: { keyPairConfig: { alg: "ES256" } } }) (or "RS256").'
 )
 LEEWAY_SECONDS = 30
+VERIFIED_CACHE_SIZE = 10_000  # tokens, each a few hundred bytes
 # `sub` becomes users.id: bounded, printable, no control characters.
 _SUBJECT = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")  # RFC 6750 b64token
@@ -81,6 +83,7 @@ def _optional_text(value: Any, max_length: int) -> str | None:
 class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         self._key = settings.better_auth_secret.get_secret_value()
+        self._verified: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._jwks = (
@@ -94,6 +97,22 @@ class TokenVerifier:
         )
 
     async def verify(self, token: str) -> Identity:
+        cached = self._verified.get(token)
+        if cached is not None:
+            identity, expires_at = cached
+            if time.time() <= expires_at + LEEWAY_SECONDS:
+                return identity
+            del self._verified[token]
+        identity, expires_at = await self._verify(token)
+        # A client sends the same token with every request: verifying it once saves the
+        # signature and claim checks (most of the cost of authentication) until it expires.
+        # Revocation is not affected: it is checked against the database on every request.
+        self._verified[token] = (identity, expires_at)
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return identity
+
+    async def _verify(self, token: str) -> tuple[Identity, float]:
         try:
             header = jwt.get_unverified_header(token)
         except JWTError:
@@ -113,7 +132,8 @@ class TokenVerifier:
         else:
             allowed = ", ".join((ALGORITHM, *JWKS_ALGORITHMS))
             raise _unauthorized(f"The token must be signed with one of {allowed}.")
-        return self._identity(self._decode(token, key, algorithm))
+        claims = self._decode(token, key, algorithm)
+        return self._identity(claims), float(claims["exp"])
 
     @staticmethod
     async def _jwks_key(jwks: JwksCache, header: dict[str, Any], algorithm: str) -> Key:

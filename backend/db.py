@@ -91,9 +91,14 @@ _UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)
 class Database:
     """One unit of work per call, run in one threadpool hop: session, work, commit."""
 
-    def __init__(self, engine: Engine, deadline_seconds: float | None = None) -> None:
+    def __init__(
+        self, engine: Engine, deadline_seconds: float | None = None, slots: int | None = None
+    ) -> None:
         self.engine = engine
         self.deadline_seconds = deadline_seconds
+        # At most `slots` units of work at once (the pool size): more would open overflow
+        # connections that are closed again on return, a connect per request under load.
+        self._slots = asyncio.Semaphore(slots) if slots else None
 
     def _run(self, work: Callable[[Session], T]) -> T:
         try:
@@ -109,13 +114,17 @@ class Database:
         # statement_timeout: the deadline answers 503 instead of hanging. The worker thread
         # may still finish later (a write then lands although the client saw 503).
         try:
-            return await asyncio.wait_for(
-                run_in_threadpool(self._run, work), timeout=self.deadline_seconds
-            )
+            return await asyncio.wait_for(self._in_slot(work), timeout=self.deadline_seconds)
         except TimeoutError:
             raise DatabaseUnavailable(
                 f"no answer from the database within {self.deadline_seconds} s"
             ) from None
+
+    async def _in_slot(self, work: Callable[[Session], T]) -> T:
+        if self._slots is None:
+            return await run_in_threadpool(self._run, work)
+        async with self._slots:
+            return await run_in_threadpool(self._run, work)
 
     async def ping(self) -> None:
         def _ping(session: Session) -> None:

@@ -1,7 +1,7 @@
 """User records. Users are created from the first token that names them (`sub`), unless
 that token predates the account's deletion or its last password change."""
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from backend.auth import Identity, token_revoked
 from backend.db import insert_ignoring_duplicates, utcnow
@@ -10,6 +10,19 @@ from backend.models import DeletedUser, User
 
 def _issued_before(identity: Identity, moment_timestamp: float) -> bool:
     return identity.issued_at is None or identity.issued_at < moment_timestamp
+
+
+def check_user(session: Session, identity: Identity) -> None:
+    """ensure_user for the hot path (task operations): one Core query, no ORM instance."""
+    found = (
+        session.connection()
+        .execute(select(User.tokens_valid_after).where(col(User.id) == identity.user_id))
+        .first()
+    )
+    if found is None:
+        ensure_user(session, identity)
+    elif found[0] is not None and _issued_before(identity, found[0].timestamp()):
+        raise token_revoked()
 
 
 def ensure_user(session: Session, identity: Identity) -> User:

@@ -1,7 +1,7 @@
 """/api/{user_id}/tasks…: HTTP in, generated models out. Rules live in backend.tasks."""
 
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
@@ -14,7 +14,7 @@ from backend.auth import CurrentUser, Identity
 from backend.body import parse_body
 from backend.errors import ApiError, unprocessable
 from backend.models import Task as TaskRow
-from backend.routes.common import json_response, run_as_user
+from backend.routes.common import json_response, run_checked
 from generated.models import (
     Location,
     Task,
@@ -27,7 +27,6 @@ from generated.models import (
     ValidationErrorItem,
 )
 
-T = TypeVar("T")
 INT64_MAX = 2**63 - 1
 
 router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
@@ -55,14 +54,10 @@ def _not_found(task_id: int) -> ApiError:
     return ApiError(404, f"Task {task_id} does not exist.")
 
 
-async def _run(request: Request, identity: Identity, work: Callable[[Session], T]) -> T:
-    return await run_as_user(request, identity, lambda session, _user: work(session))
-
-
 async def _task_or_404(
     request: Request, identity: Identity, task_id: int, work: Callable[[Session], TaskRow | None]
 ) -> Response:
-    row = await _run(request, identity, work)
+    row = await run_checked(request, identity, work)
     if row is None:
         raise _not_found(task_id)
     return json_response(_to_api(row))
@@ -76,10 +71,13 @@ async def list_tasks(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> Response:
-    rows, total = await _run(
+    rows, total = await run_checked(
         request, identity, lambda s: tasks.list_tasks(s, identity.user_id, status, limit, offset)
     )
-    page = TaskPage(items=[_to_api(r) for r in rows], total=total, limit=limit, offset=offset)
+    # One validation for the whole page (pydantic-core loops over the rows).
+    page = TaskPage.model_validate(
+        {"items": rows, "total": total, "limit": limit, "offset": offset}
+    )
     return json_response(page)
 
 
@@ -89,7 +87,7 @@ async def create_task(request: Request, identity: CurrentUser) -> Response:
     assert body is not None
     title = _title(body.title)
     description = None if body.description is MISSING else body.description
-    row = await _run(
+    row = await run_checked(
         request, identity, lambda s: tasks.create_task(s, identity.user_id, title, description)
     )
     location = f"/api/{quote(identity.user_id, safe='')}/tasks/{row.id}"
@@ -137,7 +135,7 @@ async def update_task(request: Request, identity: CurrentUser, task_id: TaskId) 
 
 @router.delete("/{task_id}", status_code=204)
 async def delete_task(request: Request, identity: CurrentUser, task_id: TaskId) -> Response:
-    deleted = await _run(
+    deleted = await run_checked(
         request, identity, lambda s: tasks.delete_task(s, identity.user_id, task_id)
     )
     if not deleted:
