@@ -114,7 +114,8 @@ class Database:
         # statement_timeout: the deadline answers 503 instead of hanging. The worker thread
         # may still finish later (a write then lands although the client saw 503).
         try:
-            return await asyncio.wait_for(self._in_slot(work), timeout=self.deadline_seconds)
+            async with asyncio.timeout(self.deadline_seconds):  # no extra task, unlike wait_for
+                return await self._in_slot(work)
         except TimeoutError:
             raise DatabaseUnavailable(
                 f"no answer from the database within {self.deadline_seconds} s"
