@@ -46,3 +46,16 @@ async def parse_body(request: Request, model: type[M], *, required: bool = True)
         if any(e["type"] == "json_invalid" for e in error.errors(include_input=False)):
             raise ApiError(400, "The request body is not valid UTF-8 JSON.") from None
         raise validation_error(Location.body, error) from None
+
+
+def required_text(value: str | None, pointer: str) -> str:
+    """A text field after normalisation (trimming); 422 when nothing visible was left."""
+    if value is None:
+        raise unprocessable(
+            [
+                ValidationErrorItem(
+                    location=Location.body, pointer=pointer, message="must not be blank"
+                )
+            ]
+        )
+    return value

@@ -11,12 +11,11 @@ from starlette.responses import Response
 
 from backend import tasks
 from backend.auth import CurrentUser, Identity
-from backend.body import parse_body
-from backend.errors import ApiError, unprocessable
+from backend.body import parse_body, required_text
+from backend.errors import ApiError
 from backend.models import Task as TaskRow
 from backend.routes.common import json_response, run_checked
 from generated.models import (
-    Location,
     Task,
     TaskCompletion,
     TaskCreate,
@@ -24,7 +23,6 @@ from generated.models import (
     TaskPatch,
     TaskReplace,
     TaskStatusFilter,
-    ValidationErrorItem,
 )
 
 INT64_MAX = 2**63 - 1
@@ -38,16 +36,7 @@ def _to_api(row: TaskRow) -> Task:
 
 
 def _title(raw: str) -> str:
-    title = tasks.normalise_title(raw)
-    if title is None:
-        raise unprocessable(
-            [
-                ValidationErrorItem(
-                    location=Location.body, pointer="/title", message="must not be blank"
-                )
-            ]
-        )
-    return title
+    return required_text(tasks.normalise_title(raw), "/title")
 
 
 def _not_found(task_id: int) -> ApiError:

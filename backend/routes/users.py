@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from backend import accounts, ratelimit
 from backend.auth import Identity, TokenVerifier, authenticate
-from backend.body import parse_body
+from backend.body import parse_body, required_text
 from backend.config import Settings
 from backend.errors import ApiError, unprocessable
 from backend.models import User as UserRow
@@ -69,16 +69,7 @@ def _to_api(row: UserRow) -> User:
 
 
 def _name(raw: str) -> str:
-    name = accounts.normalise_name(raw)
-    if name is None:
-        raise unprocessable(
-            [
-                ValidationErrorItem(
-                    location=Location.body, pointer="/name", message="must not be blank"
-                )
-            ]
-        )
-    return name
+    return required_text(accounts.normalise_name(raw), "/name")
 
 
 def _signed_in(request: Request, user: UserRow, status: int) -> Response:
