@@ -26,7 +26,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -118,6 +118,7 @@ class ServerKind:
     name: str
     app: str
     what: str
+    workers: int = 1
 
 
 SERVERS = (
@@ -132,6 +133,10 @@ SERVERS = (
         "bench.ceiling_app:app",
         "bench/ceiling_app.py: bare Starlette, raw psycopg2, stdlib json, no validation/auth",
     ),
+)
+# The mix again, on ours with two worker processes behind one port (make serve's shape).
+OURS_TWO_WORKERS = ServerKind(
+    "ours, 2 workers", "backend.main:app", "uvicorn backend.main:app --workers 2", workers=2
 )
 
 
@@ -211,7 +216,7 @@ class Server:
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = LOG_DIR / f"{kind.name}.log"
+        self.log_path = LOG_DIR / f"{kind.name.replace(', ', '-').replace(' ', '-')}.log"
         command = [
             sys.executable,
             "-m",
@@ -224,6 +229,7 @@ class Server:
             "--no-access-log",
             "--log-level",
             "warning",
+            *(["--workers", str(kind.workers)] if kind.workers > 1 else []),
         ]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
@@ -248,11 +254,15 @@ class Server:
                     ) from None
                 time.sleep(0.1)
         children = children_of(self.process.pid)
-        if children:  # CPU is read from this one process: it must be the one serving
+        if children and self.kind.workers == 1:  # CPU is read from this one process
             raise RuntimeError(f"{self.name} runs child processes {children}: not one worker")
 
     def cpu_ticks(self) -> int:
-        return process_cpu_ticks(self.process.pid)
+        if self.kind.workers == 1:
+            return process_cpu_ticks(self.process.pid)
+        # Several workers: the supervisor and its (live) worker processes together.
+        pids = [self.process.pid, *children_of(self.process.pid)]
+        return sum(process_cpu_ticks(pid) for pid in pids)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -701,8 +711,60 @@ def benchmark(config: Config, stack: contextlib.ExitStack) -> str:
     for server in servers.values():
         server.stop()
     log_problems = {name: len(s.log_problems()) for name, s in servers.items()}
-    REPORT_JSON.write_text(json.dumps([asdict(r) for r in runs], indent=1) + "\n")
-    return render(config, header, runs, log_problems)
+    worker_runs = measure_two_workers(
+        config, env, workdir, stack, data_file, sessions, lambda: seeding.reset(database_url, data)
+    )
+    REPORT_JSON.write_text(json.dumps([asdict(r) for r in runs + worker_runs], indent=1) + "\n")
+    return render(config, header, runs, log_problems) + render_workers(runs, worker_runs)
+
+
+def measure_two_workers(
+    config: Config,
+    env: Mapping[str, str],
+    workdir: Path,
+    stack: contextlib.ExitStack,
+    data_file: Path,
+    sessions: SessionCounter,
+    reset: Callable[[], None],
+) -> list[Run]:
+    """The mix on ours with two workers, after the main table (only when mix was run)."""
+    if "mix" not in config.cases:
+        return []
+    server = Server(OURS_TWO_WORKERS, env, workdir)
+    stack.callback(server.stop)
+    server.wait_until_ready()
+    if config.warmup > 0:
+        run_wrk(server, "mix", config.warmup, data_file)
+    runs = []
+    for repeat in range(config.repeats):
+        run = measure(server, "mix", repeat, config.seconds, data_file, sessions)
+        runs.append(run)
+        print_run(repeat + 1, config.repeats, run)
+        reset()
+    server.stop()
+    return runs
+
+
+def render_workers(runs: Sequence[Run], worker_runs: Sequence[Run]) -> str:
+    if not worker_runs:
+        return ""
+    one = summarise(runs, "mix", "ours")
+    two = summarise(worker_runs, "mix", OURS_TWO_WORKERS.name)
+    lines = [
+        "",
+        "Mix at 1 and 2 workers (ours; CPU ms/req of the 2-worker server: supervisor and"
+        " workers together).",
+        "",
+        "| workers | req/s | req/s range | p50 ms | p99 ms | non-2xx | CPU ms/req | vs 1 worker |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for workers, summary in ((1, one), (2, two)):
+        lines.append(
+            f"| {workers} | {summary.rps:,.0f} | {summary.rps_min:,.0f}-{summary.rps_max:,.0f}"
+            f" | {summary.p50_ms:.1f} | {summary.p99_ms:.1f} | {summary.non_2xx}"
+            f" | {summary.cpu_ms_per_request:.2f} | {summary.rps / one.rps:.2f}x |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
