@@ -123,10 +123,21 @@ clients-python: $(STAMP) ## Python client (openapi-python-client), driven agains
 # tutorial-style FastAPI floor and a raw Starlette + psycopg2 ceiling, driven by wrk on a
 # fresh PostgreSQL database (created and dropped on 127.0.0.1:5432, or BENCH_PG). Table on
 # stdout and in reports/bench.md. Quick smoke run: BENCH_SECONDS=3 BENCH_REPEATS=1 make bench
-.PHONY: bench bench-wrk
+.PHONY: bench bench-wrk bench-data bench-queries
 
 bench-wrk:
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 
 bench: $(STAMP) bench-wrk ## benchmark ours vs. floor and ceiling apps (PostgreSQL, wrk; ~16 min)
 	$(PY) -m bench.run
+
+# `make bench-data`: (re)creates bench_tasks_small (10,000 tasks) and bench_tasks_large
+# (1.1 M tasks, one user with 100,000) on 127.0.0.1:5432 or BENCH_PG (names: BENCH_SMALL_DB,
+# BENCH_LARGE_DB); about 2 min. `make bench-queries`: p50/p95 of every filter, sort, deep
+# offset, tags and stats for a heavy and a typical user on both, then EXPLAIN ANALYZE of the
+# API's statements on the large one (EXPLAIN=1: print the full plans); reports/bench-queries.md
+bench-data: $(STAMP) ## create + load the small and large scale databases (COPY; ~2 min)
+	$(PY) -m bench.data $(BENCH_SIZES)
+
+bench-queries: $(STAMP) ## latency per filter/sort at small vs. large scale + EXPLAIN (needs bench-data)
+	$(PY) -m bench.queries $(if $(EXPLAIN),--explain)

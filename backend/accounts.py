@@ -14,7 +14,7 @@ from backend import ratelimit
 from backend.db import utcnow
 from backend.models import Credential, DeletedUser, User
 from backend.passwords import hash_password, verify_password
-from backend.tasks import TITLE_SPACES
+from backend.text import trimmed
 
 
 class Refusal(Enum):
@@ -44,7 +44,7 @@ def normalise_email(email: str) -> str:
 
 def normalise_name(name: str) -> str | None:
     """Names follow the task-title rules: trimmed, None when nothing visible is left."""
-    return name.strip(TITLE_SPACES) or None
+    return trimmed(name)
 
 
 def _keys(email: str, client: str) -> tuple[str, str]:

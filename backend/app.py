@@ -15,7 +15,7 @@ from backend.db import Database, create_db_engine
 from backend.errors import install_error_handlers
 from backend.middleware import BodySizeLimit
 from backend.observability import RequestContext, configure_logging, metrics_response
-from backend.routes import health, tasks, users
+from backend.routes import health, tags, tasks, users
 from backend.spec import Spec
 
 
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
         app.add_api_route("/metrics", metrics_response, methods=["GET"], include_in_schema=False)
     app.include_router(health.router)
     app.include_router(tasks.router)
+    app.include_router(tags.router)
     app.include_router(users.router)
     install_error_handlers(app, spec)
 

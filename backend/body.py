@@ -3,6 +3,10 @@
 FastAPI's own body parsing is lax ("true" → True, 0 → a date-time); the contract is not.
 """
 
+import json
+import re
+from datetime import datetime
+from decimal import Decimal
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -41,11 +45,69 @@ async def parse_body(request: Request, model: type[M], *, required: bool = True)
             f"The request body must be application/json, not {content_type or 'undeclared'}.",
         )
     try:
-        return model.model_validate_json(body, strict=True)
+        parsed = model.model_validate_json(body, strict=True)
     except ValidationError as error:
-        if any(e["type"] == "json_invalid" for e in error.errors(include_input=False)):
+        errors = error.errors()
+        if any(e["type"] == "json_invalid" for e in errors):
             raise ApiError(400, "The request body is not valid UTF-8 JSON.") from None
+        if any(e["type"] == "int_type" and isinstance(e["input"], float) for e in errors):
+            # JSON Schema's integer is any number without a fraction (604.0); strict
+            # Pydantic takes only 604. Spell such numbers as integers and try once more.
+            return _validate(model, json.dumps(json.loads(body, parse_float=_integral)))
         raise validation_error(Location.body, error) from None
+    _check_date_times(parsed, body)
+    return parsed
+
+
+def _validate(model: type[M], body: str | bytes) -> M:
+    try:
+        parsed = model.model_validate_json(body, strict=True)
+    except ValidationError as error:
+        raise validation_error(Location.body, error) from None
+    _check_date_times(parsed, body)
+    return parsed
+
+
+def _integral(text: str) -> int | float:
+    number = Decimal(text)
+    if number.adjusted() > 18:  # far beyond any int64 (and 1e999999999 as an int is huge)
+        return float(text)
+    return int(number) if number == number.to_integral_value() else float(text)
+
+
+# RFC 3339 date-time (JSON Schema's format). Pydantic also reads "1700000000" or "0.5"
+# as a date-time (Unix time) and a space for the T, even in strict mode.
+_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
+def is_date_time(text: str) -> bool:
+    return _DATE_TIME.fullmatch(text) is not None
+
+
+def _check_date_times(parsed: BaseModel, body: str | bytes) -> None:
+    """422 for a top-level date-time field given in another spelling than RFC 3339."""
+    fields = [
+        name
+        for name, value in parsed
+        if isinstance(value, datetime) and name in type(parsed).model_fields
+    ]
+    if not fields:
+        return
+    raw = json.loads(body)
+    bad = [name for name in fields if not is_date_time(raw[name])]
+    if bad:
+        raise unprocessable(
+            [
+                ValidationErrorItem(
+                    location=Location.body,
+                    pointer=f"/{name}",
+                    message="must be an RFC 3339 date-time (2026-11-28T18:00:00Z)",
+                )
+                for name in bad
+            ]
+        )
 
 
 def required_text(value: str | None, pointer: str) -> str:

@@ -4,12 +4,27 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, exc, text
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Engine,
+    String,
+    create_engine,
+    event,
+    exc,
+    literal,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -71,6 +86,65 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # For contains_text and lower_text: SQLite's own lower() folds ASCII only. (lower()
+    # itself is left alone: an index built with it must keep its meaning.)
+    dbapi_connection.create_function("unicode_lower", 1, _lower, deterministic=True)
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+class contains_text(ColumnElement[bool]):
+    """`column` contains `text`, ignoring case, `%` and `_` taken literally: ILIKE on
+    PostgreSQL (which trigram indexes serve), a Unicode-aware lower() LIKE on SQLite."""
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals: ClassVar[list[tuple[str, Any]]] = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("pattern", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], text: str) -> None:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        self.column = column
+        self.pattern = literal(f"%{escaped}%")
+
+
+class lower_text(FunctionElement[str]):
+    """lower() of all of Unicode on both databases (ix_tasks_user_title on PostgreSQL)."""
+
+    inherit_cache = True
+    type = String()
+
+
+@compiles(lower_text)
+def _lower_text(element: lower_text, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(lower_text, "sqlite")
+def _lower_text_sqlite(element: lower_text, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"unicode_lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(contains_text)
+def _contains_text(element: contains_text, compiler: SQLCompiler, **kw: Any) -> str:
+    column, pattern = (
+        compiler.process(element.column, **kw),
+        compiler.process(element.pattern, **kw),
+    )
+    return f"({column} ILIKE {pattern} ESCAPE '\\')"
+
+
+@compiles(contains_text, "sqlite")
+def _contains_text_sqlite(element: contains_text, compiler: SQLCompiler, **kw: Any) -> str:
+    column, pattern = (
+        compiler.process(element.column, **kw),
+        compiler.process(element.pattern, **kw),
+    )
+    return f"(unicode_lower({column}) LIKE unicode_lower({pattern}) ESCAPE '\\')"
 
 
 def insert_ignoring_duplicates(session: Session, table: Any) -> Insert:
@@ -83,6 +157,8 @@ def insert_ignoring_duplicates(session: Session, table: Any) -> Insert:
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
+
+STALE_ATTEMPTS = 5
 
 # Errors that mean "the database is not there right now", as opposed to a bug.
 _UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)
@@ -101,13 +177,21 @@ class Database:
         self._slots = asyncio.Semaphore(slots) if slots else None
 
     def _run(self, work: Callable[[Session], T]) -> T:
-        try:
-            with Session(self.engine, expire_on_commit=False) as session:
-                result = work(session)
-                session.commit()
-                return result
-        except _UNAVAILABLE as error:
-            raise DatabaseUnavailable(str(error).splitlines()[0]) from error
+        for attempt in range(1, STALE_ATTEMPTS + 1):
+            try:
+                with Session(self.engine, expire_on_commit=False) as session:
+                    result = work(session)
+                    session.commit()
+                    return result
+            except _UNAVAILABLE as error:
+                raise DatabaseUnavailable(str(error).splitlines()[0]) from error
+            except StaleDataError:
+                # A row changed between this unit's read and its versioned UPDATE (SQLite has
+                # no row locks): run the unit again on fresh data, where an If-Match check
+                # now fails (412) or the last write wins.
+                if attempt == STALE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     async def run(self, work: Callable[[Session], T]) -> T:
         # A frozen server keeps answering TCP keepalives and never applies its own

@@ -3,7 +3,20 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    func,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -85,15 +98,41 @@ class RateLimitEvent(SQLModel, table=True):
     at: datetime = _column(UTCDateTime(), nullable=False)
 
 
+TAG_MAX = 50
+TAG_KEY_MAX = 200  # casefold() can lengthen a tag ("ß" -> "ss")
+
+
+_VERSION = Column("version", Integer(), nullable=False, server_default=text("1"))
+
+
 class Task(SQLModel, table=True):
     __tablename__ = "tasks"
     __table_args__ = (
-        # Newest-first listing of one user's tasks, with and without the status filter.
+        # One index per sort key, each led by user_id and ending in id (the tie-break), so a
+        # page of any order is an index range scan. Backward scans serve the other order,
+        # except for due_at, whose NULLs must come last in both orders.
         Index("ix_tasks_user_created", "user_id", "created_at", "id"),
         Index("ix_tasks_user_completed", "user_id", "completed", "created_at", "id"),
+        Index("ix_tasks_user_updated", "user_id", "updated_at", "id"),
+        Index("ix_tasks_user_priority", "user_id", "priority", "id"),
+        # ASC puts NULLs last; DESC with NULLs last is ix_tasks_user_due_desc, PostgreSQL
+        # only (SQLite has no NULLS LAST in an index).
+        Index("ix_tasks_user_due", "user_id", "due_at", "id"),
+        Index("ix_tasks_user_title", "user_id", func.lower(text("title")), "id"),
+        # Overdue and due-today counts: pending tasks by due date, without visiting rows.
+        Index(
+            "ix_tasks_user_completed_due",
+            "user_id",
+            "completed",
+            "due_at",
+            postgresql_include=["priority"],  # the stats query reads only this index
+        ),
         # Never hand out the id of a deleted task again (SQLite would reuse the highest one).
         {"sqlite_autoincrement": True},
     )
+    # Optimistic concurrency: every UPDATE says `WHERE version = <read value>` and bumps it,
+    # so a write based on a stale read fails (StaleDataError) instead of being lost.
+    __mapper_args__ = {"version_id_col": _VERSION}
 
     id: int | None = _column(IdType, primary_key=True, autoincrement=True)
     user_id: str = _column(
@@ -102,5 +141,56 @@ class Task(SQLModel, table=True):
     title: str = _column(String(TITLE_MAX), nullable=False)
     description: str | None = _column(String(DESCRIPTION_MAX), nullable=True)
     completed: bool = _column(Boolean(), nullable=False)
+    completed_at: datetime | None = _column(UTCDateTime(), nullable=True)
+    # Rank, so that sorting by priority is sorting by a number: 1 low, 2 medium, 3 high.
+    priority: int = _column(SmallInteger(), nullable=False, server_default=text("2"))
+    # The task's tags as given, sorted by key: what responses show, without a join. The
+    # tags / task_tags tables are the index for filtering and counting by tag.
+    tag_names: list[str] = _column(JSON(), nullable=False, server_default=text("'[]'"))
+    due_at: datetime | None = _column(UTCDateTime(), nullable=True)
+    recurrence_frequency: str | None = _column(String(10), nullable=True)
+    recurrence_interval: int | None = _column(Integer(), nullable=True)
+    # Day of the month a monthly rule keeps (31 survives February), from the due date.
+    recurrence_day: int | None = _column(SmallInteger(), nullable=True)
+    # Set once, when completing the task created its next occurrence; no foreign key, so
+    # deleting that occurrence does not change this task (nor its ETag).
+    next_occurrence_id: int | None = _column(IdType, nullable=True)
+    version: int = Field(sa_column=_VERSION)  # the ETag's counter
     created_at: datetime = _column(UTCDateTime(), nullable=False)
     updated_at: datetime = _column(UTCDateTime(), nullable=False)
+
+
+class Tag(SQLModel, table=True):
+    """A user's tag, under the spelling it was first used with."""
+
+    __tablename__ = "tags"
+    __table_args__ = (Index("uq_tags_user_key", "user_id", "key", unique=True),)
+
+    id: int | None = _column(IdType, primary_key=True, autoincrement=True)
+    user_id: str = _column(
+        String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    key: str = _column(String(TAG_KEY_MAX), nullable=False)  # casefolded: compares tags
+    name: str = _column(String(TAG_MAX), nullable=False)
+
+
+class TaskTag(SQLModel, table=True):
+    __tablename__ = "task_tags"
+    # "Tasks with tag X" and "how many tasks have tag X" read this index only.
+    __table_args__ = (Index("ix_task_tags_tag_task", "tag_id", "task_id"),)
+
+    task_id: int = _column(IdType, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    tag_id: int = _column(IdType, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+
+
+# Created by migration 0003 on PostgreSQL only (trigram search, NULLS LAST); autogenerate
+# and the schema test leave them alone.
+POSTGRESQL_ONLY_INDEXES = frozenset(
+    {"ix_tasks_user_due_desc", "ix_tasks_search_title", "ix_tasks_search_description"}
+)
+
+
+def include_in_autogenerate(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    return not (type_ == "index" and name in POSTGRESQL_ONLY_INDEXES)

@@ -19,7 +19,8 @@ class Spec:
     @cached_property
     def _path_patterns(self) -> list[tuple[re.Pattern[str], str]]:
         patterns = []
-        for template in self.document["paths"]:
+        # Fewer templated segments first: /tasks/stats before /tasks/{task_id}.
+        for template in sorted(self.document["paths"], key=lambda t: t.count("{")):
             regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
             patterns.append((re.compile(f"^{regex}$"), template))
         return patterns

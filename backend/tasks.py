@@ -1,34 +1,218 @@
 """Task queries and rules. Every function takes the owner's user id: there is no way
 to read or write a task by id alone."""
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import Select, and_, delete, func, not_, or_
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
-from backend.db import utcnow
+from backend import etags, recurrence, tags
+from backend.db import contains_text, lower_text, utcnow
 from backend.models import Task
-from generated.models import TaskStatusFilter
+from generated.models import SortOrder, TaskSort, TaskStatusFilter
 
-EDITABLE_FIELDS = frozenset({"title", "description", "completed"})
-_COLUMNS = tuple(Task.__table__.columns)  # type: ignore[attr-defined]
-_NAMES = tuple(column.key for column in _COLUMNS)
-
-
-# The spaces openapi.yaml's Title pattern names: exactly these are trimmed (str.strip()
-# would also take U+001C to U+001F, which the contract treats as control characters).
-TITLE_SPACES = (
-    " \u0085\u00a0\u1680"
-    + "".join(map(chr, range(0x2000, 0x200B)))
-    + ("\u2028\u2029\u202f\u205f\u3000\ufeff")
+PRIORITY_RANKS = {"low": 1, "medium": 2, "high": 3}
+PRIORITY_NAMES = {rank: name for name, rank in PRIORITY_RANKS.items()}
+EDITABLE_FIELDS = frozenset(
+    {"title", "description", "completed", "priority", "tags", "due_at", "recurrence"}
 )
+_COLUMNS = tuple(Task.__table__.columns)  # type: ignore[attr-defined]
 
 
-def normalise_title(title: str) -> str | None:
-    """Titles are stored trimmed; None when nothing but spaces is left."""
-    title = title.strip(TITLE_SPACES)
-    return title or None
+@dataclass(frozen=True)
+class Rule:
+    """A repeat rule as the API states it."""
+
+    frequency: str
+    interval: int
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Filters and order of a task listing (every filter narrows; None/empty = no filter)."""
+
+    status: TaskStatusFilter = TaskStatusFilter.all
+    priorities: tuple[int, ...] = ()
+    tags: tuple[str, ...] = ()  # all of these
+    # The ids of `tags`, looked up first (list_tasks does): with literal ids PostgreSQL
+    # estimates each tag's share of the user's tasks from statistics, where a join on the
+    # tags table leaves it guessing the average (a few rows) and picking a bad plan.
+    tag_ids: tuple[int, ...] | None = None
+    q: str | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    overdue: bool | None = None
+    sort: TaskSort = TaskSort.created_at
+    order: SortOrder = SortOrder.desc
+
+
+def to_api(task: Any) -> dict[str, Any]:
+    """A stored task (ORM object or Core row) as the contract's Task."""
+    frequency = task.recurrence_frequency
+    return {
+        "id": task.id,
+        "user_id": task.user_id,
+        "title": task.title,
+        "description": task.description,
+        "completed": task.completed,
+        "completed_at": task.completed_at,
+        "priority": PRIORITY_NAMES[task.priority],
+        "tags": task.tag_names,
+        "due_at": task.due_at,
+        "recurrence": (
+            None
+            if frequency is None
+            else {"frequency": frequency, "interval": task.recurrence_interval}
+        ),
+        "next_occurrence_id": task.next_occurrence_id,
+        "etag": etags.etag(task.id, task.version),
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
+    }
+
+
+def etag_of(task: Task) -> str:
+    assert task.id is not None
+    return etags.etag(task.id, task.version)
+
+
+# --- listing ---
+
+
+def _conditions(user_id: str, query: ListQuery, now: datetime) -> list[Any]:
+    conditions: list[Any] = [col(Task.user_id) == user_id]
+    if query.status is not TaskStatusFilter.all:
+        conditions.append(col(Task.completed) == (query.status is TaskStatusFilter.completed))
+    if query.priorities:
+        conditions.append(col(Task.priority).in_(query.priorities))
+    if query.tag_ids is not None:
+        conditions.extend(tags.has_tag_id(tag_id) for tag_id in query.tag_ids)
+    else:
+        conditions.extend(tags.has_tag(user_id, name) for name in query.tags)
+    if query.q is not None:
+        conditions.append(
+            or_(
+                contains_text(col(Task.title), query.q),
+                contains_text(col(Task.description), query.q),
+            )
+        )
+    if query.due_before is not None:
+        conditions.append(col(Task.due_at) < query.due_before)
+    if query.due_after is not None:
+        conditions.append(col(Task.due_at) >= query.due_after)
+    if query.overdue is not None:
+        # NULL-safe: an undated task is "not overdue", not unknown.
+        due = col(Task.due_at)
+        overdue = and_(not_(col(Task.completed)), due.is_not(None), due < now)
+        conditions.append(overdue if query.overdue else not_(overdue))
+    return conditions
+
+
+_SORT_KEYS: dict[TaskSort, Any] = {
+    TaskSort.created_at: col(Task.created_at),
+    TaskSort.updated_at: col(Task.updated_at),
+    TaskSort.due_at: col(Task.due_at),
+    TaskSort.priority: col(Task.priority),  # the rank
+    TaskSort.title: lower_text(col(Task.title)),
+}
+
+
+def _order_by(query: ListQuery) -> list[Any]:
+    """The sort key then id, both in the requested direction: each matches an index (for
+    due_at: ix_tasks_user_due ascending, ix_tasks_user_due_desc descending)."""
+    descending = query.order is SortOrder.desc
+    key = _SORT_KEYS[query.sort]
+    ordered = key.desc() if descending else key.asc()
+    if query.sort is TaskSort.due_at:
+        ordered = ordered.nulls_last()  # undated tasks last in both orders
+    return [ordered, col(Task.id).desc() if descending else col(Task.id).asc()]
+
+
+def page_statement(
+    user_id: str, query: ListQuery, limit: int, offset: int, now: datetime
+) -> Select[Any]:
+    conditions = _conditions(user_id, query, now)
+    if offset == 0:
+        return select(*_COLUMNS).where(*conditions).order_by(*_order_by(query)).limit(limit)
+    # Deferred join: skip `offset` entries of an index (index-only, no table rows), then
+    # read the rows of the page alone. Read directly, every skipped row is fetched, and at
+    # a deep offset PostgreSQL may prefer to fetch and sort all of the user's tasks.
+    page_ids = (
+        select(col(Task.id))
+        .where(*conditions)
+        .order_by(*_order_by(query))
+        .limit(limit)
+        .offset(offset)
+    )
+    return select(*_COLUMNS).where(col(Task.id).in_(page_ids)).order_by(*_order_by(query))
+
+
+def count_statement(user_id: str, query: ListQuery, now: datetime) -> Select[Any]:
+    return select(func.count()).select_from(Task).where(*_conditions(user_id, query, now))
+
+
+def list_tasks(
+    session: Session, user_id: str, query: ListQuery, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page and the number of matching tasks. Core, not ORM: a page is read-only."""
+    now = utcnow()
+    connection = session.connection()
+    if query.tags and query.tag_ids is None:
+        tag_ids = tags.find_ids(connection, user_id, query.tags)
+        if tag_ids is None:  # a tag nobody uses: nothing can match
+            return [], 0
+        query = replace(query, tag_ids=tag_ids)
+    rows = connection.execute(page_statement(user_id, query, limit, offset, now)).all()
+    if len(rows) < limit and (rows or offset == 0):
+        # The last page: the total is known without counting.
+        return [to_api(row) for row in rows], offset + len(rows)
+    total = connection.execute(count_statement(user_id, query, now)).scalar_one()
+    return [to_api(row) for row in rows], total
+
+
+def stats(session: Session, user_id: str, zone: tzinfo) -> dict[str, Any]:
+    """Counts by priority and status, overdue and due today (in `zone`), in one query that
+    reads only ix_tasks_user_completed_due on PostgreSQL."""
+    now = utcnow()
+    start = datetime.combine(now.astimezone(zone).date(), datetime.min.time(), zone)
+    end = datetime.combine(start.date() + timedelta(days=1), datetime.min.time(), zone)
+    pending = not_(col(Task.completed))
+    due = col(Task.due_at)
+    statement = (
+        select(
+            col(Task.priority),
+            col(Task.completed),
+            func.count(),
+            func.count().filter(and_(pending, due < now)),
+            func.count().filter(and_(pending, due >= start, due < end)),
+        )
+        .where(col(Task.user_id) == user_id)
+        .group_by(col(Task.priority), col(Task.completed))
+    )
+    by_priority = {name: {"pending": 0, "completed": 0} for name in PRIORITY_RANKS}
+    overdue = due_today = 0
+    for rank, completed, count, overdue_count, today_count in session.connection().execute(
+        statement
+    ):
+        by_priority[PRIORITY_NAMES[rank]]["completed" if completed else "pending"] += count
+        overdue += overdue_count
+        due_today += today_count
+    completed_total = sum(counts["completed"] for counts in by_priority.values())
+    pending_total = sum(counts["pending"] for counts in by_priority.values())
+    return {
+        "total": completed_total + pending_total,
+        "pending": pending_total,
+        "completed": completed_total,
+        "by_priority": by_priority,
+        "overdue": overdue,
+        "due_today": due_today,
+    }
+
+
+# --- single tasks ---
 
 
 def _owned(user_id: str, task_id: int) -> Any:
@@ -40,95 +224,163 @@ def _next_timestamp(previous: datetime) -> datetime:
     return max(utcnow(), previous + timedelta(microseconds=1))
 
 
-def list_tasks(
-    session: Session, user_id: str, status: TaskStatusFilter, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
-    """One page, newest first, and the number of matching tasks, in one query. Plain
-    rows, not ORM objects: a page is read-only and this is the hottest query."""
-    conditions = [col(Task.user_id) == user_id]
-    if status is not TaskStatusFilter.all:
-        conditions.append(col(Task.completed) == (status is TaskStatusFilter.completed))
-    total = func.count().over().label("total")
-    rows = (
-        session.connection()
-        .execute(  # Core: no ORM result processing
-            select(*_COLUMNS, total)
-            .where(*conditions)
-            .order_by(col(Task.created_at).desc(), col(Task.id).desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        .all()
-    )
-    if rows:
-        return [dict(zip(_NAMES, row[:-1], strict=True)) for row in rows], rows[0][-1]
-    if offset == 0:
-        return [], 0
-    # Past the last page the window is empty: count separately.
-    count = session.execute(select(func.count()).select_from(Task).where(*conditions)).scalar_one()
-    return [], count
-
-
 def get_task(session: Session, user_id: str, task_id: int) -> Task | None:
     return session.exec(_owned(user_id, task_id)).first()
 
 
-def create_task(session: Session, user_id: str, title: str, description: str | None) -> Task:
+def _month_day(due_at: datetime | None, rule: Rule | None) -> int | None:
+    return due_at.day if due_at is not None and rule and rule.frequency == "monthly" else None
+
+
+def create_task(session: Session, user_id: str, fields: dict[str, Any]) -> Task:
+    """A new pending task from normalised `fields` (see EDITABLE_FIELDS, all but completed)."""
     now = utcnow()
+    rule: Rule | None = fields.get("recurrence")
+    due_at: datetime | None = fields.get("due_at")
     task = Task(
         user_id=user_id,
-        title=title,
-        description=description,
+        title=fields["title"],
+        description=fields.get("description"),
         completed=False,
+        priority=fields.get("priority", PRIORITY_RANKS["medium"]),
+        tag_names=list(fields.get("tags", [])),
+        due_at=due_at,
+        recurrence_frequency=rule.frequency if rule else None,
+        recurrence_interval=rule.interval if rule else None,
+        recurrence_day=_month_day(due_at, rule),
         created_at=now,
         updated_at=now,
     )
+    return _insert(session, task)
+
+
+def _insert(session: Session, task: Task) -> Task:
     session.add(task)
     session.flush()  # assigns the id
+    assert task.id is not None
+    if task.tag_names:
+        tags.link(session, task.user_id, task.id, task.tag_names)
     return task
 
 
-def _locked(session: Session, user_id: str, task_id: int) -> Task | None:
-    # Row lock on PostgreSQL so concurrent read-modify-writes (toggle) serialise.
-    return session.exec(_owned(user_id, task_id).with_for_update()).first()
+def _locked(session: Session, user_id: str, task_id: int, if_match: str | None) -> Task | None:
+    # Row lock on PostgreSQL so concurrent read-modify-writes serialise; SQLite has none,
+    # and there the version check of the UPDATE catches a concurrent change instead.
+    task = session.exec(_owned(user_id, task_id).with_for_update()).first()
+    if task is not None and if_match is not None:
+        etags.require_match(if_match, etag_of(task), task_id)
+    return task
+
+
+def _rule(task: Task) -> Rule | None:
+    if task.recurrence_frequency is None:
+        return None
+    assert task.recurrence_interval is not None
+    return Rule(task.recurrence_frequency, task.recurrence_interval)
+
+
+def _set(task: Task, field: str, value: Any) -> bool:
+    """Store one editable field; True when the stored value changed."""
+    if field == "recurrence":
+        if _rule(task) == value:
+            return False
+        task.recurrence_frequency = value.frequency if value else None
+        task.recurrence_interval = value.interval if value else None
+        return True
+    column = "tag_names" if field == "tags" else field
+    if field == "tags":
+        value = list(value)
+    if getattr(task, column) == value:
+        return False
+    setattr(task, column, value)
+    return True
 
 
 def _apply(session: Session, task: Task, changes: dict[str, Any]) -> Task:
-    """Set editable fields; updated_at moves only if a value actually changed."""
+    """Set editable fields; updated_at (and the version, hence the ETag) move only if a
+    stored value actually changed. Completing a recurring task creates its next occurrence."""
     unknown = changes.keys() - EDITABLE_FIELDS
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
-    changed = False
-    for field, value in changes.items():
-        if getattr(task, field) != value:
-            setattr(task, field, value)
-            changed = True
-    if changed:
-        task.updated_at = _next_timestamp(task.updated_at)
-        session.flush()
+    changed = {field for field, value in changes.items() if _set(task, field, value)}
+    if not changed:
+        return task
+    now = _next_timestamp(task.updated_at)
+    if changed & {"due_at", "recurrence"}:
+        task.recurrence_day = _month_day(task.due_at, _rule(task))
+    if "tags" in changed:
+        assert task.id is not None
+        tags.link(session, task.user_id, task.id, task.tag_names)
+    if "completed" in changed:
+        task.completed_at = now if task.completed else None
+        if task.completed and task.next_occurrence_id is None:
+            task.next_occurrence_id = _create_next_occurrence(session, task, now)
+    task.updated_at = now
+    session.flush()
     return task
 
 
+def _create_next_occurrence(session: Session, task: Task, now: datetime) -> int | None:
+    rule = _rule(task)
+    if rule is None:
+        return None
+    previous = task.due_at or now
+    due_at = recurrence.next_due(previous, rule.frequency, rule.interval, task.recurrence_day)
+    if due_at is None:
+        return None  # past the year 9999: the series ends
+    successor = _insert(
+        session,
+        Task(
+            user_id=task.user_id,
+            title=task.title,
+            description=task.description,
+            completed=False,
+            priority=task.priority,
+            tag_names=list(task.tag_names),
+            due_at=due_at,
+            recurrence_frequency=rule.frequency,
+            recurrence_interval=rule.interval,
+            recurrence_day=task.recurrence_day or _month_day(due_at, rule),
+            created_at=now,
+            updated_at=now,
+        ),
+    )
+    return successor.id
+
+
 def update_task(
-    session: Session, user_id: str, task_id: int, changes: dict[str, Any]
+    session: Session,
+    user_id: str,
+    task_id: int,
+    changes: dict[str, Any],
+    if_match: str | None = None,
 ) -> Task | None:
-    task = _locked(session, user_id, task_id)
+    task = _locked(session, user_id, task_id, if_match)
     return None if task is None else _apply(session, task, changes)
 
 
 def set_completion(
-    session: Session, user_id: str, task_id: int, completed: bool | None
+    session: Session,
+    user_id: str,
+    task_id: int,
+    completed: bool | None,
+    if_match: str | None = None,
 ) -> Task | None:
     """Set `completed`, or flip it when `completed` is None."""
-    task = _locked(session, user_id, task_id)
+    task = _locked(session, user_id, task_id, if_match)
     if task is None:
         return None
     target = (not task.completed) if completed is None else completed
     return _apply(session, task, {"completed": target})
 
 
-def delete_task(session: Session, user_id: str, task_id: int) -> bool:
-    result = session.execute(
-        delete(Task).where(col(Task.user_id) == user_id, col(Task.id) == task_id)
-    )
-    return result.rowcount > 0
+def delete_task(session: Session, user_id: str, task_id: int, if_match: str | None = None) -> bool:
+    statement = delete(Task).where(col(Task.user_id) == user_id, col(Task.id) == task_id)
+    if if_match is None:
+        return session.execute(statement).rowcount > 0
+    task = _locked(session, user_id, task_id, if_match)
+    if task is None:
+        return False
+    if session.execute(statement.where(col(Task.version) == task.version)).rowcount == 0:
+        raise StaleDataError("task changed between the If-Match check and the delete")
+    return True

@@ -6,7 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import MISSING, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import MISSING, AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
 
 class TaskStatusFilter(StrEnum):
@@ -17,6 +17,85 @@ class TaskStatusFilter(StrEnum):
     all = 'all'
     pending = 'pending'
     completed = 'completed'
+
+
+class TaskSort(StrEnum):
+    """
+    The key to sort tasks by.
+    """
+
+    created_at = 'created_at'
+    updated_at = 'updated_at'
+    due_at = 'due_at'
+    priority = 'priority'
+    title = 'title'
+
+
+class SortOrder(StrEnum):
+    """
+    `asc`ending or `desc`ending.
+    """
+
+    asc = 'asc'
+    desc = 'desc'
+
+
+class Priority(StrEnum):
+    """
+    How important the task is, ranked low < medium < high; `medium` when omitted.
+    """
+
+    low = 'low'
+    medium = 'medium'
+    high = 'high'
+
+
+class TagName(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            examples=['work'],
+            max_length=50,
+            min_length=1,
+            pattern='^[^\\u0000-\\u001f\\u007f]*[^\\u0000-\\u001f\\u007f \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000-\\u001f\\u007f]*$',
+        ),
+    ]
+    """
+    A label: 1 to 50 characters, no control characters, at least one visible
+    character; surrounding spaces are trimmed (as for a title). Tags are compared
+    without regard to case and shown as they were given.
+
+    """
+
+
+class Frequency(StrEnum):
+    """
+    The unit of the repeat.
+    """
+
+    daily = 'daily'
+    weekly = 'weekly'
+    monthly = 'monthly'
+
+
+class Recurrence(BaseModel):
+    """
+    A repeat rule: completing the task creates the next occurrence, due `interval`
+    days, weeks or months after this one.
+
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    frequency: Frequency
+    """
+    The unit of the repeat.
+    """
+    interval: Annotated[int, Field(ge=1, le=1000)] = 1
+    """
+    Repeat every `interval` units (every 2 weeks, …).
+    """
 
 
 class Task(BaseModel):
@@ -63,6 +142,35 @@ class Task(BaseModel):
     """
     Whether the task is done.
     """
+    completed_at: AwareDatetime | None
+    """
+    When the task was last completed (UTC); null while it is pending.
+    """
+    priority: Priority
+    tags: Annotated[list[TagName], Field(examples=[['home', 'weekly chores']], max_length=20)]
+    """
+    Up to 20 tags. Repeats (ignoring case and surrounding spaces) count once; the
+    first spelling is kept. Returned sorted without regard to case.
+
+    """
+    due_at: Annotated[AwareDatetime | None, Field(examples=['2026-11-28T18:00:00Z'])]
+    """
+    When the task is due (RFC 3339; stored and returned in UTC), or null.
+    """
+    recurrence: Recurrence | None
+    """
+    A repeat rule, or null for a one-off task.
+    """
+    next_occurrence_id: Annotated[int | None, Field(ge=1)]
+    """
+    The task created when this recurring task was completed, or null. It may have
+    been deleted since.
+
+    """
+    etag: str
+    """
+    The task's current entity tag, the same as the `ETag` header; send it as `If-Match`.
+    """
     created_at: AwareDatetime
     """
     When the task was created (RFC 3339, UTC). Never changes.
@@ -105,6 +213,25 @@ class TaskCreate(BaseModel):
     """
     Optional longer text; null when there is none. No NUL character.
     """
+    priority: Priority | MISSING = MISSING
+    tags: Annotated[
+        list[TagName] | MISSING, Field(examples=[['home', 'weekly chores']], max_length=20)
+    ] = MISSING
+    """
+    Up to 20 tags. Repeats (ignoring case and surrounding spaces) count once; the
+    first spelling is kept. Returned sorted without regard to case.
+
+    """
+    due_at: Annotated[AwareDatetime | None | MISSING, Field(examples=['2026-11-28T18:00:00Z'])] = (
+        MISSING
+    )
+    """
+    When the task is due (RFC 3339; stored and returned in UTC), or null.
+    """
+    recurrence: Recurrence | None | MISSING = MISSING
+    """
+    A repeat rule, or null for a one-off task.
+    """
 
 
 class TaskReplace(BaseModel):
@@ -142,6 +269,25 @@ class TaskReplace(BaseModel):
     completed: bool = False
     """
     Whether the task is done. Defaults to false when omitted.
+    """
+    priority: Priority | MISSING = MISSING
+    tags: Annotated[
+        list[TagName] | MISSING, Field(examples=[['home', 'weekly chores']], max_length=20)
+    ] = MISSING
+    """
+    Up to 20 tags. Repeats (ignoring case and surrounding spaces) count once; the
+    first spelling is kept. Returned sorted without regard to case.
+
+    """
+    due_at: Annotated[AwareDatetime | None | MISSING, Field(examples=['2026-11-28T18:00:00Z'])] = (
+        MISSING
+    )
+    """
+    When the task is due (RFC 3339; stored and returned in UTC), or null.
+    """
+    recurrence: Recurrence | None | MISSING = MISSING
+    """
+    A repeat rule, or null for a one-off task.
     """
 
 
@@ -181,6 +327,25 @@ class TaskPatch(BaseModel):
     """
     Whether the task is done. Not nullable.
     """
+    priority: Priority | MISSING = MISSING
+    tags: Annotated[
+        list[TagName] | MISSING, Field(examples=[['home', 'weekly chores']], max_length=20)
+    ] = MISSING
+    """
+    Up to 20 tags. Repeats (ignoring case and surrounding spaces) count once; the
+    first spelling is kept. Returned sorted without regard to case.
+
+    """
+    due_at: Annotated[AwareDatetime | None | MISSING, Field(examples=['2026-11-28T18:00:00Z'])] = (
+        MISSING
+    )
+    """
+    When the task is due (RFC 3339; stored and returned in UTC), or null.
+    """
+    recurrence: Recurrence | None | MISSING = MISSING
+    """
+    A repeat rule, or null for a one-off task.
+    """
 
 
 class TaskCompletion(BaseModel):
@@ -207,7 +372,7 @@ class TaskPage(BaseModel):
     )
     items: list[Task]
     """
-    The tasks on this page, newest first.
+    The tasks on this page, in the requested order.
     """
     total: Annotated[int, Field(ge=0)]
     """
@@ -220,6 +385,126 @@ class TaskPage(BaseModel):
     offset: Annotated[int, Field(ge=0)]
     """
     The offset that was applied.
+    """
+
+
+class Tag(BaseModel):
+    """
+    A tag and how many of the user's tasks carry it.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    name: Annotated[
+        str,
+        Field(
+            examples=['work'],
+            max_length=50,
+            min_length=1,
+            pattern='^[^\\u0000-\\u001f\\u007f]*[^\\u0000-\\u001f\\u007f \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000-\\u001f\\u007f]*$',
+        ),
+    ]
+    """
+    A label: 1 to 50 characters, no control characters, at least one visible
+    character; surrounding spaces are trimmed (as for a title). Tags are compared
+    without regard to case and shown as they were given.
+
+    """
+    task_count: Annotated[int, Field(ge=1)]
+    """
+    Tasks (pending or completed) carrying the tag.
+    """
+
+
+class TagPage(BaseModel):
+    """
+    One page of the user's tags.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    items: list[Tag]
+    """
+    The tags on this page, by name ignoring case.
+    """
+    total: Annotated[int, Field(ge=0)]
+    """
+    How many tags the user has, over all pages.
+    """
+    limit: Annotated[int, Field(ge=1, le=1000)]
+    """
+    The page size that was applied.
+    """
+    offset: Annotated[int, Field(ge=0)]
+    """
+    The offset that was applied.
+    """
+
+
+class StatusCounts(BaseModel):
+    """
+    Task counts by status.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    pending: Annotated[int, Field(ge=0)]
+    """
+    Tasks not completed.
+    """
+    completed: Annotated[int, Field(ge=0)]
+    """
+    Completed tasks.
+    """
+
+
+class ByPriority(BaseModel):
+    """
+    Pending and completed counts for each priority.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    low: StatusCounts
+    medium: StatusCounts
+    high: StatusCounts
+
+
+class TaskStats(BaseModel):
+    """
+    Counts of a user's tasks.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    total: Annotated[int, Field(ge=0)]
+    """
+    Every task of the user.
+    """
+    pending: Annotated[int, Field(ge=0)]
+    """
+    Tasks not completed.
+    """
+    completed: Annotated[int, Field(ge=0)]
+    """
+    Completed tasks.
+    """
+    by_priority: ByPriority
+    """
+    Pending and completed counts for each priority.
+    """
+    overdue: Annotated[int, Field(ge=0)]
+    """
+    Pending tasks due before now.
+    """
+    due_today: Annotated[int, Field(ge=0)]
+    """
+    Pending tasks due on today's date in the requested time zone (overdue ones included).
     """
 
 

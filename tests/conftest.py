@@ -47,7 +47,15 @@ def session_client(app: FastAPI) -> Iterator[TestClient]:
 def client(session_client: TestClient, engine: Engine) -> TestClient:
     """Every test starts from empty tables."""
     with engine.begin() as connection:
-        for table in ("tasks", "credentials", "users", "deleted_users", "rate_limit_events"):
+        for table in (
+            "task_tags",
+            "tags",
+            "tasks",
+            "credentials",
+            "users",
+            "deleted_users",
+            "rate_limit_events",
+        ):
             connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608  (fixed names)
     return session_client
 

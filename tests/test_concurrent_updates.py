@@ -1,0 +1,175 @@
+"""Concurrent writers on one task, over TCP against a real server on PostgreSQL: If-Match
+lets exactly one of them win, and without it no write is lost."""
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from backend.auth import TokenVerifier
+from backend.config import Settings
+from backend.db import is_sqlite, normalise_url
+from tests.databases import fresh_database
+from tests.live_server import live_server
+
+WRITERS = 8
+
+
+@dataclass(frozen=True)
+class Api:
+    url: str
+    database_url: str
+    headers: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def api(database_url: str) -> Iterator[Api]:
+    if is_sqlite(database_url):
+        pytest.skip("concurrent writers need PostgreSQL: runs with TEST_DATABASE_URL (CI)")
+    with fresh_database("tasks_concurrency") as url, live_server(url) as server:
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None, database_url=url, better_auth_secret=server.env["BETTER_AUTH_SECRET"]
+        )
+        token = TokenVerifier(settings).issue("alice")
+        yield Api(server.url, url, {"Authorization": f"Bearer {token}"})
+
+
+def _create(api: Api, **fields: Any) -> dict[str, Any]:
+    response = httpx.post(
+        f"{api.url}/api/alice/tasks", json={"title": "start", **fields}, headers=api.headers
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _all_at_once(
+    api: Api, method: str, path: str, bodies: list[Any], headers: dict[str, str]
+) -> list[httpx.Response]:
+    """Send one request per body, from as many threads released together."""
+    barrier = threading.Barrier(len(bodies))
+    responses: list[httpx.Response | None] = [None] * len(bodies)
+    errors: list[BaseException] = []
+
+    def send(index: int) -> None:
+        try:
+            with httpx.Client(base_url=api.url, timeout=30) as http:
+                request = http.build_request(
+                    method, path, json=bodies[index], headers={**api.headers, **headers}
+                )
+                barrier.wait(timeout=30)
+                responses[index] = http.send(request)
+        except BaseException as error:  # re-raised in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert all(r is not None for r in responses)
+    return [r for r in responses if r is not None]
+
+
+def _stored(api: Api, task_id: int) -> tuple[str, bool]:
+    engine = create_engine(normalise_url(api.database_url))
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(
+                text("SELECT title, completed FROM tasks WHERE id = :i"), {"i": task_id}
+            ).one()
+        return row.title, row.completed
+    finally:
+        engine.dispose()
+
+
+def _count_tasks(api: Api) -> int:
+    engine = create_engine(normalise_url(api.database_url))
+    try:
+        with engine.connect() as connection:
+            return connection.execute(
+                text("SELECT count(*) FROM tasks WHERE user_id = 'alice'")
+            ).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_concurrent_patches_with_one_if_match_let_exactly_one_win(api: Api) -> None:
+    task = _create(api)
+    path = f"/api/alice/tasks/{task['id']}"
+    bodies = [{"title": f"writer {i}"} for i in range(WRITERS)]
+    responses = _all_at_once(api, "PATCH", path, bodies, {"If-Match": task["etag"]})
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [412] * (WRITERS - 1), [r.text for r in responses]
+    for response in responses:
+        if response.status_code == 412:
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["status"] == 412
+    winner = next(r for r in responses if r.status_code == 200).json()
+    assert winner["title"] in {b["title"] for b in bodies}
+
+    current = httpx.get(f"{api.url}{path}", headers=api.headers)
+    assert current.json() == winner  # no lost update: what the 200 said is what is stored
+    assert current.headers["etag"] == winner["etag"] != task["etag"]
+    assert _stored(api, task["id"]) == (winner["title"], False)
+
+
+def test_concurrent_patches_without_if_match_all_apply(api: Api) -> None:
+    task = _create(api)
+    path = f"/api/alice/tasks/{task['id']}"
+    bodies = [{"title": f"writer {i}"} for i in range(WRITERS)]
+    responses = _all_at_once(api, "PATCH", path, bodies, {})
+
+    assert [r.status_code for r in responses] == [200] * WRITERS, [r.text for r in responses]
+    for body, response in zip(bodies, responses, strict=True):
+        assert response.json()["title"] == body["title"]
+        assert response.headers["etag"] == response.json()["etag"]
+    # Eight modifications, each seen by exactly one writer: nine versions in all.
+    etags = {task["etag"]} | {r.json()["etag"] for r in responses}
+    assert len(etags) == WRITERS + 1
+
+    final = httpx.get(f"{api.url}{path}", headers=api.headers).json()
+    last = max(responses, key=lambda r: r.json()["updated_at"]).json()
+    assert final == last  # the last write wins, and it is the one that says so
+    assert _stored(api, task["id"]) == (final["title"], False)
+    stale = httpx.patch(
+        f"{api.url}{path}",
+        json={"title": "late"},
+        headers={**api.headers, "If-Match": task["etag"]},
+    )
+    assert stale.status_code == 412
+
+
+def test_concurrent_completions_create_one_next_occurrence(api: Api) -> None:
+    before = _count_tasks(api)
+    task = _create(api, due_at="2027-03-10T09:00:00Z", recurrence={"frequency": "daily"})
+    path = f"/api/alice/tasks/{task['id']}/complete"
+    responses = _all_at_once(api, "PATCH", path, [{"completed": True}] * WRITERS, {})
+
+    assert {r.status_code for r in responses} == {200}, [r.text for r in responses]
+    next_ids = {r.json()["next_occurrence_id"] for r in responses}
+    assert len(next_ids) == 1
+    assert None not in next_ids
+    assert _count_tasks(api) == before + 2
+    following = httpx.get(f"{api.url}/api/alice/tasks/{next_ids.pop()}", headers=api.headers)
+    assert following.json()["due_at"] == "2027-03-11T09:00:00Z"
+
+
+def test_concurrent_completions_with_one_if_match(api: Api) -> None:
+    before = _count_tasks(api)
+    task = _create(api, due_at="2027-03-10T09:00:00Z", recurrence={"frequency": "weekly"})
+    path = f"/api/alice/tasks/{task['id']}/complete"
+    responses = _all_at_once(api, "PATCH", path, [None] * WRITERS, {"If-Match": task["etag"]})
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [412] * (WRITERS - 1), [r.text for r in responses]
+    winner = next(r for r in responses if r.status_code == 200).json()
+    assert winner["completed"] is True  # toggled once, not back and forth
+    assert winner["next_occurrence_id"] is not None
+    assert _stored(api, task["id"]) == (task["title"], True)
+    assert _count_tasks(api) == before + 2
