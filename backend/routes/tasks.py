@@ -1,28 +1,21 @@
 """/api/{user_id}/tasks…: HTTP in, generated models out. Rules live in backend.tasks."""
 
-import json
 from collections.abc import Callable
-from datetime import UTC, datetime
-from functools import cache
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
-from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from pydantic import MISSING, AwareDatetime, TypeAdapter
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from backend import etags, tags, tasks
+from backend import etags, task_input, tasks
 from backend.auth import CurrentUser, Identity
-from backend.body import is_date_time, parse_body, required_text
-from backend.errors import ApiError, unprocessable
+from backend.body import parse_body
+from backend.errors import ApiError
 from backend.models import Task as TaskRow
 from backend.routes.common import json_response, run_checked
-from backend.text import trimmed
 from generated.models import (
-    Location,
     Priority,
     SortOrder,
     Task,
@@ -34,7 +27,6 @@ from generated.models import (
     TaskSort,
     TaskStats,
     TaskStatusFilter,
-    ValidationErrorItem,
 )
 
 INT64_MAX = 2**63 - 1
@@ -42,108 +34,6 @@ INT64_MAX = 2**63 - 1
 router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
 TaskId = Annotated[int, Path(ge=1, le=INT64_MAX)]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
-
-_AWARE_DATETIME = TypeAdapter(AwareDatetime)
-
-
-def _invalid(location: Location, pointer: str, message: str) -> ApiError:
-    return unprocessable([ValidationErrorItem(location=location, pointer=pointer, message=message)])
-
-
-# --- request bodies to normalised fields ---
-
-
-def _utc(value: datetime | None, pointer: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
-        raise _invalid(Location.body, pointer, "is out of range in UTC") from None
-
-
-def _fields(body: TaskCreate | TaskReplace | TaskPatch) -> dict[str, Any]:
-    """The fields present in the body, normalised: trimmed title and tags, priority rank,
-    due date in UTC, repeat rule."""
-    present = {name for name in type(body).model_fields if getattr(body, name) is not MISSING}
-    fields: dict[str, Any] = {}
-    for name in present & {"description", "completed"}:
-        fields[name] = getattr(body, name)
-    if "title" in present:
-        fields["title"] = required_text(trimmed(body.title), "/title")  # type: ignore[arg-type]
-    if "priority" in present:
-        fields["priority"] = tasks.PRIORITY_RANKS[body.priority]  # type: ignore[index]
-    if "tags" in present:
-        names = tags.normalise(tag.root for tag in body.tags)  # type: ignore[union-attr]
-        fields["tags"] = required_text(None, "/tags") if names is None else names
-    if "due_at" in present:
-        fields["due_at"] = _utc(body.due_at, "/due_at")  # type: ignore[arg-type]
-    if "recurrence" in present:
-        rule = body.recurrence
-        fields["recurrence"] = (
-            None if rule is None else tasks.Rule(rule.frequency.value, rule.interval)  # type: ignore[union-attr]
-        )
-    return fields
-
-
-def _replacement(body: TaskReplace) -> dict[str, Any]:
-    """PUT: every editable field, omitted ones at their defaults."""
-    defaults: dict[str, Any] = {
-        "description": None,
-        "completed": False,
-        "priority": tasks.PRIORITY_RANKS["medium"],
-        "tags": [],
-        "due_at": None,
-        "recurrence": None,
-    }
-    return {**defaults, **_fields(body)}
-
-
-# --- query parameters ---
-
-
-def _moment(value: str | None, name: str) -> datetime | None:
-    """An RFC 3339 date-time with an offset, strictly (no bare numbers, no naive times)."""
-    if value is None:
-        return None
-    try:
-        if not is_date_time(value):
-            raise ValueError(value)
-        parsed = _AWARE_DATETIME.validate_json(json.dumps(value), strict=True)
-        return parsed.astimezone(UTC)
-    except (ValueError, OverflowError):  # ValidationError is a ValueError
-        raise _invalid(
-            Location.query, f"/{name}", "must be an RFC 3339 date-time with a time zone offset"
-        ) from None
-
-
-def _boolean(value: str | None, name: str) -> bool | None:
-    if value is None:
-        return None
-    if value not in ("true", "false"):
-        raise _invalid(Location.query, f"/{name}", "must be true or false")
-    return value == "true"
-
-
-def _tag_filter(values: list[str] | None) -> tuple[str, ...]:
-    if not values:
-        return ()
-    if len(values) > 20:
-        raise _invalid(Location.query, "/tag", "at most 20 tags")
-    names = []
-    for index, value in enumerate(values):
-        name = trimmed(value)
-        if name is None or len(value) > 50 or any(ord(c) < 0x20 or c == "\x7f" for c in value):
-            raise _invalid(
-                Location.query,
-                f"/tag/{index}",
-                "must be 1 to 50 characters with a visible one and no control character",
-            )
-        names.append(name)
-    return tuple(names)
-
-
-# --- responses ---
 
 
 def _task_response(
@@ -173,7 +63,7 @@ async def list_tasks(
     status: Annotated[TaskStatusFilter, Query()] = TaskStatusFilter.all,
     priority: Annotated[list[Priority] | None, Query(max_length=3)] = None,
     tag: Annotated[list[str] | None, Query()] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=200, pattern="^[^\x00]*$")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[^\u0000]*$")] = None,
     due_before: Annotated[str | None, Query()] = None,
     due_after: Annotated[str | None, Query()] = None,
     overdue: Annotated[str | None, Query()] = None,
@@ -185,11 +75,11 @@ async def list_tasks(
     query = tasks.ListQuery(
         status=status,
         priorities=tuple(sorted({tasks.PRIORITY_RANKS[p] for p in priority or ()})),
-        tags=_tag_filter(tag),
+        tags=task_input.tag_filter(tag),
         q=q,
-        due_before=_moment(due_before, "due_before"),
-        due_after=_moment(due_after, "due_after"),
-        overdue=_boolean(overdue, "overdue"),
+        due_before=task_input.moment(due_before, "due_before"),
+        due_after=task_input.moment(due_after, "due_after"),
+        overdue=task_input.boolean(overdue, "overdue"),
         sort=sort,
         order=order,
     )
@@ -207,18 +97,12 @@ async def list_tasks(
 async def create_task(request: Request, identity: CurrentUser) -> Response:
     body = await parse_body(request, TaskCreate)
     assert body is not None
-    fields = _fields(body)
+    fields = task_input.fields(body)
     row = await run_checked(
         request, identity, lambda s: tasks.create_task(s, identity.user_id, fields)
     )
     location = f"/api/{quote(identity.user_id, safe='')}/tasks/{row.id}"
     return _task_response(row, 201, {"Location": location})
-
-
-@cache
-def _time_zones() -> frozenset[str]:
-    # "localtime" is the server's own zone, a file beside the IANA names.
-    return frozenset(available_timezones() - {"localtime", "posixrules"})
 
 
 # Before /{task_id}: "stats" is not a task id.
@@ -228,9 +112,7 @@ async def task_stats(
     identity: CurrentUser,
     tz: Annotated[str, Query(min_length=1, max_length=64)] = "UTC",
 ) -> Response:
-    if tz not in _time_zones():  # not ZoneInfo(tz) alone: it also opens "localtime", paths…
-        raise _invalid(Location.query, "/tz", "must be an IANA time zone name (Europe/Berlin)")
-    zone = ZoneInfo(tz)
+    zone = task_input.time_zone(tz)
     counts = await run_checked(request, identity, lambda s: tasks.stats(s, identity.user_id, zone))
     return json_response(TaskStats.model_validate(counts))
 
@@ -265,7 +147,7 @@ async def replace_task(
 ) -> Response:
     body = await parse_body(request, TaskReplace)
     assert body is not None
-    changes = _replacement(body)
+    changes = task_input.replacement(body)
     return await _task_or_404(
         request,
         identity,
@@ -280,7 +162,7 @@ async def update_task(
 ) -> Response:
     body = await parse_body(request, TaskPatch)
     assert body is not None
-    changes = _fields(body)  # only the fields present in the body
+    changes = task_input.fields(body)  # only the fields present in the body
     return await _task_or_404(
         request,
         identity,
