@@ -4,9 +4,13 @@ A bare Starlette app: psycopg2 through a small pool that behaves like SQLAlchemy
 QueuePool (5 kept + 10 overflow by default; DB_POOL_SIZE / DB_MAX_OVERFLOW), one
 threadpool hop and one transaction per request, rows turned into JSON with the standard
 library. No validation, no authentication (the user is the path's), no problem details.
-Per request it runs the statements ours runs: the user lookup, then the task statement(s)
-(SELECT … FOR UPDATE + UPDATE for the writes), then COMMIT; only SQLAlchemy's pre-ping is
-left out.
+Per request it runs the statements ours runs: the user check, then the task statement(s),
+then COMMIT; only SQLAlchemy's pre-ping is left out. A list reads the page (every column,
+LIMIT/OFFSET) and counts the user's tasks only when the page is full; a write reads the row
+FOR UPDATE, then UPDATEs the changed columns with the version bumped WHERE version = the
+one read. Responses are the contract's Task (all fields, ETag header on single tasks) and
+TaskPage. A PATCH handles title, description, completed and priority (what the benchmark
+sends, and a plain column); tags, due dates and repeat rules are left to ours.
 
     DATABASE_URL=postgresql://… uvicorn bench.ceiling_app:app
 """
@@ -14,7 +18,7 @@ left out.
 import json
 import os
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -30,51 +34,60 @@ from starlette.routing import Route
 
 T = TypeVar("T")
 ONE_MICROSECOND = timedelta(microseconds=1)
-COLUMNS = ("id", "user_id", "title", "description", "completed", "created_at", "updated_at")
-SELECT_USER = "SELECT id, email, name, created_at FROM users WHERE id = %s"
+PRIORITY_RANKS = {"low": 1, "medium": 2, "high": 3}
+PRIORITY_NAMES = {rank: name for name, rank in PRIORITY_RANKS.items()}
+# Every column of tasks, in the order ours selects them.
+COLUMNS = (
+    "id", "user_id", "title", "description", "completed", "completed_at", "priority",
+    "tag_names", "due_at", "recurrence_frequency", "recurrence_interval", "recurrence_day",
+    "next_occurrence_id", "version", "created_at", "updated_at",
+)  # fmt: skip
+INDEX = {name: i for i, name in enumerate(COLUMNS)}
+SELECT_TASKS = (
+    "SELECT id, user_id, title, description, completed, completed_at, priority, tag_names, "
+    "due_at, recurrence_frequency, recurrence_interval, recurrence_day, next_occurrence_id, "
+    "version, created_at, updated_at FROM tasks "
+)
+# The user check of ours (revoked tokens): one column of the user's row.
+SELECT_USER = "SELECT tokens_valid_after FROM users WHERE id = %s"
 INSERT_USER = (
     "INSERT INTO users (id, email, name, created_at) VALUES (%s, NULL, NULL, %s) "
     "ON CONFLICT DO NOTHING"
 )
-LIST_ALL = (
-    "SELECT id, user_id, title, description, completed, created_at, updated_at, "
-    "count(*) OVER () FROM tasks WHERE user_id = %s "
-    "ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s"
+LIST_ALL = SELECT_TASKS + (
+    "WHERE user_id = %s ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s"
 )
-LIST_BY_STATUS = (
-    "SELECT id, user_id, title, description, completed, created_at, updated_at, "
-    "count(*) OVER () FROM tasks WHERE user_id = %s AND completed = %s "
-    "ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s"
+LIST_BY_STATUS = SELECT_TASKS + (
+    "WHERE user_id = %s AND completed = %s ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s"
 )
-SELECT_TASK = (
-    "SELECT id, user_id, title, description, completed, created_at, updated_at "
-    "FROM tasks WHERE user_id = %s AND id = %s"
-)
+COUNT_ALL = "SELECT count(*) FROM tasks WHERE user_id = %s"
+COUNT_BY_STATUS = "SELECT count(*) FROM tasks WHERE user_id = %s AND completed = %s"
+SELECT_TASK = SELECT_TASKS + "WHERE user_id = %s AND id = %s"
 SELECT_TASK_FOR_UPDATE = SELECT_TASK + " FOR UPDATE"
 INSERT_TASK = (
-    "INSERT INTO tasks (user_id, title, description, completed, created_at, updated_at) "
-    "VALUES (%s, %s, %s, false, %s, %s) RETURNING id"
+    "INSERT INTO tasks (user_id, title, description, completed, completed_at, priority, "
+    "tag_names, due_at, recurrence_frequency, recurrence_interval, recurrence_day, "
+    "next_occurrence_id, version, created_at, updated_at) "
+    "VALUES (%s, %s, %s, false, NULL, %s, '[]', NULL, NULL, NULL, NULL, NULL, 1, %s, %s) "
+    "RETURNING id"
 )
-# UPDATE … SET <the changed columns>, updated_at: one literal statement per column set.
-EDITABLE = ("title", "description", "completed")
-UPDATES = {
-    ("title",): "UPDATE tasks SET title = %s, updated_at = %s WHERE id = %s",
-    ("description",): "UPDATE tasks SET description = %s, updated_at = %s WHERE id = %s",
-    ("completed",): "UPDATE tasks SET completed = %s, updated_at = %s WHERE id = %s",
-    ("title", "description"): (
-        "UPDATE tasks SET title = %s, description = %s, updated_at = %s WHERE id = %s"
-    ),
-    ("title", "completed"): (
-        "UPDATE tasks SET title = %s, completed = %s, updated_at = %s WHERE id = %s"
-    ),
-    ("description", "completed"): (
-        "UPDATE tasks SET description = %s, completed = %s, updated_at = %s WHERE id = %s"
-    ),
-    ("title", "description", "completed"): (
-        "UPDATE tasks SET title = %s, description = %s, completed = %s, updated_at = %s "
-        "WHERE id = %s"
-    ),
-}
+# The columns a PATCH may change (the fields the benchmark sends, and priority); completed
+# brings completed_at along. Tags, due dates and repeat rules are not handled here.
+EDITABLE = ("title", "description", "completed", "priority")
+_UPDATES: dict[tuple[str, ...], str] = {}
+
+
+def update_statement(columns: tuple[str, ...]) -> str:
+    """UPDATE … SET <the changed columns>, version, updated_at WHERE id AND version (as
+    ours: the version moves on every change and the write is conditional on the read)."""
+    statement = _UPDATES.get(columns)
+    if statement is None:
+        assignments = "".join(f"{column} = %s, " for column in columns)
+        statement = _UPDATES[columns] = (
+            f"UPDATE tasks SET {assignments}version = %s, updated_at = %s "  # noqa: S608 (names from EDITABLE)
+            "WHERE id = %s AND version = %s"
+        )
+    return statement
 
 
 class Pool:
@@ -138,20 +151,34 @@ def ensure_user(cur: Cursor, user_id: str) -> None:
         cur.execute(INSERT_USER, (user_id, datetime.now(UTC)))
 
 
-def timestamp(value: datetime) -> str:
+def timestamp(value: datetime | None) -> str | None:
+    if value is None:
+        return None
     text = value.isoformat()  # the session's time zone is UTC: always ends in +00:00
     return text[:-6] + "Z"
 
 
-def task_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+def task_dict(row: Sequence[Any]) -> dict[str, Any]:
+    """A row of COLUMNS as the contract's Task."""
+    (
+        task_id, user_id, title, description, completed, completed_at, priority, tag_names,
+        due_at, frequency, interval, _day, next_occurrence_id, version, created_at, updated_at,
+    ) = row  # fmt: skip
     return {
-        "id": row[0],
-        "user_id": row[1],
-        "title": row[2],
-        "description": row[3],
-        "completed": row[4],
-        "created_at": timestamp(row[5]),
-        "updated_at": timestamp(row[6]),
+        "id": task_id,
+        "user_id": user_id,
+        "title": title,
+        "description": description,
+        "completed": completed,
+        "completed_at": timestamp(completed_at),
+        "priority": PRIORITY_NAMES[priority],
+        "tags": tag_names,
+        "due_at": timestamp(due_at),
+        "recurrence": None if frequency is None else {"frequency": frequency, "interval": interval},
+        "next_occurrence_id": next_occurrence_id,
+        "etag": f'"{task_id}.{version}"',
+        "created_at": timestamp(created_at),
+        "updated_at": timestamp(updated_at),
     }
 
 
@@ -177,36 +204,55 @@ async def list_tasks(request: Request) -> Response:
     offset = int(params.get("offset", 0))
     status = params.get("status", "all")
 
-    def work(cur: Cursor) -> list[tuple[Any, ...]]:
+    def work(cur: Cursor) -> tuple[list[tuple[Any, ...]], int]:
         ensure_user(cur, user_id)
         if status == "all":
             cur.execute(LIST_ALL, (user_id, limit, offset))
         else:
             cur.execute(LIST_BY_STATUS, (user_id, status == "completed", limit, offset))
-        return cur.fetchall()
+        rows = cur.fetchall()
+        if len(rows) < limit and (rows or offset == 0):
+            return rows, offset + len(rows)  # the last page: no need to count
+        if status == "all":
+            cur.execute(COUNT_ALL, (user_id,))
+        else:
+            cur.execute(COUNT_BY_STATUS, (user_id, status == "completed"))
+        count = cur.fetchone()
+        assert count is not None
+        return rows, int(count[0])
 
-    rows = await run_in_threadpool(transaction, work)
-    total = rows[0][7] if rows else 0
+    rows, total = await run_in_threadpool(transaction, work)
     items = [task_dict(row) for row in rows]
     return json_response({"items": items, "total": total, "limit": limit, "offset": offset})
+
+
+def task_response(
+    row: Sequence[Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    task = task_dict(row)
+    return json_response(task, status, {"ETag": task["etag"], **(headers or {})})
 
 
 async def create_task(request: Request) -> Response:
     user_id = request.path_params["user_id"]
     body = json.loads(await request.body())
     title, description = body["title"], body.get("description")
+    priority = PRIORITY_RANKS[body.get("priority", "medium")]
     now = datetime.now(UTC)
 
     def work(cur: Cursor) -> int:
         ensure_user(cur, user_id)
-        cur.execute(INSERT_TASK, (user_id, title, description, now, now))
+        cur.execute(INSERT_TASK, (user_id, title, description, priority, now, now))
         row = cur.fetchone()
         assert row is not None
         return int(row[0])
 
     task_id = await run_in_threadpool(transaction, work)
-    row = (task_id, user_id, title, description, False, now, now)
-    return json_response(task_dict(row), 201, {"Location": f"/api/{user_id}/tasks/{task_id}"})
+    row = (
+        task_id, user_id, title, description, False, None, priority, [], None, None, None, None,
+        None, 1, now, now,
+    )  # fmt: skip
+    return task_response(row, 201, {"Location": f"/api/{user_id}/tasks/{task_id}"})
 
 
 async def get_task(request: Request) -> Response:
@@ -219,43 +265,61 @@ async def get_task(request: Request) -> Response:
         return cur.fetchone()
 
     row = await run_in_threadpool(transaction, work)
-    return NOT_FOUND if row is None else json_response(task_dict(row))
+    return NOT_FOUND if row is None else task_response(row)
 
 
 def _update(
-    user_id: str, task_id: int, change: Callable[[dict[str, Any]], dict[str, Any]]
-) -> Callable[[Cursor], dict[str, Any] | None]:
-    """SELECT … FOR UPDATE, then UPDATE only the changed columns (and updated_at)."""
+    user_id: str, task_id: int, change: Callable[[list[Any]], dict[str, Any]]
+) -> Callable[[Cursor], list[Any] | None]:
+    """SELECT … FOR UPDATE, then UPDATE only the changed columns, completed_at when the
+    completion changed, the version and updated_at (nothing when nothing changed)."""
 
-    def work(cur: Cursor) -> dict[str, Any] | None:
+    def work(cur: Cursor) -> list[Any] | None:
         ensure_user(cur, user_id)
         cur.execute(SELECT_TASK_FOR_UPDATE, (user_id, task_id))
-        row = cur.fetchone()
-        if row is None:
+        found = cur.fetchone()
+        if found is None:
             return None
-        task = dict(zip(COLUMNS, row, strict=True))
-        changes = {k: v for k, v in change(task).items() if k in EDITABLE and task[k] != v}
-        if changes:
-            # updated_at moves forward on every change, even within one clock tick (as ours)
-            now = max(datetime.now(UTC), task["updated_at"] + ONE_MICROSECOND)
-            statement = UPDATES[tuple(c for c in EDITABLE if c in changes)]
-            cur.execute(statement, (*(changes[c] for c in EDITABLE if c in changes), now, task_id))
-            task.update(changes, updated_at=now)
+        task = list(found)
+        changes = {
+            column: value
+            for column, value in change(task).items()
+            if column in EDITABLE and task[INDEX[column]] != value
+        }
+        if not changes:
+            return task
+        # updated_at moves forward on every change, even within one clock tick (as ours)
+        now = max(datetime.now(UTC), task[INDEX["updated_at"]] + ONE_MICROSECOND)
+        if "completed" in changes:
+            completed_at = now if changes["completed"] else None
+            if completed_at != task[INDEX["completed_at"]]:
+                changes["completed_at"] = completed_at
+        version = task[INDEX["version"]]
+        columns = tuple(changes)
+        cur.execute(
+            update_statement(columns), (*changes.values(), version + 1, now, task_id, version)
+        )
+        if cur.rowcount != 1:
+            raise RuntimeError(f"task {task_id} changed under its row lock")
+        for column, value in changes.items():
+            task[INDEX[column]] = value
+        task[INDEX["version"]] = version + 1
+        task[INDEX["updated_at"]] = now
         return task
 
     return work
 
 
-async def _respond(work: Callable[[Cursor], dict[str, Any] | None]) -> Response:
+async def _respond(work: Callable[[Cursor], list[Any] | None]) -> Response:
     task = await run_in_threadpool(transaction, work)
-    if task is None:
-        return NOT_FOUND
-    return json_response(task_dict(tuple(task.values())))
+    return NOT_FOUND if task is None else task_response(task)
 
 
 async def patch_task(request: Request) -> Response:
     body = json.loads(await request.body())
     fields = {k: body[k] for k in ("title", "description", "completed") if k in body}
+    if "priority" in body:
+        fields["priority"] = PRIORITY_RANKS[body["priority"]]
     user_id, task_id = request.path_params["user_id"], request.path_params["task_id"]
     return await _respond(_update(user_id, task_id, lambda _task: fields))
 
@@ -265,8 +329,9 @@ async def complete_task(request: Request) -> Response:
     target = json.loads(raw)["completed"] if raw else None
     user_id, task_id = request.path_params["user_id"], request.path_params["task_id"]
 
-    def flip(task: dict[str, Any]) -> dict[str, Any]:
-        return {"completed": (not task["completed"]) if target is None else target}
+    def flip(task: list[Any]) -> dict[str, Any]:
+        completed = task[INDEX["completed"]]
+        return {"completed": (not completed) if target is None else target}
 
     return await _respond(_update(user_id, task_id, flip))
 

@@ -52,7 +52,13 @@ DESCRIPTIONS = (
     "Receipts are in the blue folder.",
     "Keep it under 20 minutes, leave time for questions.",
 )
-TASK_COLUMNS = ("id", "user_id", "title", "description", "completed", "created_at", "updated_at")
+# The columns added by migration 0003 keep their server defaults (priority 2 = medium, no
+# tags, version 1, no due date or repeat rule), except completed_at: a completed task has
+# one (its last change, as the migration set it on existing rows).
+TASK_COLUMNS = (
+    "id", "user_id", "title", "description", "completed", "completed_at", "created_at",
+    "updated_at",
+)  # fmt: skip
 USER_COLUMNS = ("id", "email", "name", "created_at")
 
 
@@ -103,8 +109,11 @@ def seed(database_url: str, users: int, tasks: int, rng: random.Random) -> Seed:
         updated = created + timedelta(seconds=rng.uniform(0, (now - created).total_seconds()))
         title = rng.choice(TITLES) + rng.choice(SUFFIXES)
         description = rng.choice(DESCRIPTIONS) if rng.random() < 0.5 else None
-        completed = "t" if rng.random() < 0.4 else "f"
-        row = (task_id, user_id, title, description, completed, created, updated)
+        completed = rng.random() < 0.4
+        row = (
+            task_id, user_id, title, description, "t" if completed else "f",
+            updated if completed else None, created, updated,
+        )  # fmt: skip
         task_rows.write(_text_row(v.isoformat() if isinstance(v, datetime) else v for v in row))
     with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
         _copy(cur, "users", USER_COLUMNS, user_rows.getvalue())
