@@ -30,15 +30,6 @@ def normalise(names: Iterable[str]) -> list[str] | None:
     return [first[k] for k in sorted(first)]
 
 
-def has_tag(user_id: str, name: str) -> Any:
-    """SQL condition on tasks: the task carries the tag `name` (any case)."""
-    return col(Task.id).in_(
-        select(TaskTag.task_id)
-        .join(Tag, col(Tag.id) == col(TaskTag.tag_id))
-        .where(col(Tag.user_id) == user_id, col(Tag.key) == key(name))
-    )
-
-
 def has_tag_id(tag_id: int) -> Any:
     """SQL condition on tasks: the task carries the tag with this id."""
     return col(Task.id).in_(select(TaskTag.task_id).where(col(TaskTag.tag_id) == tag_id))

@@ -3,14 +3,15 @@ to read or write a task by id alone."""
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, not_, or_
+from sqlalchemy import Integer, Select, String, and_, bindparam, delete, func, not_, or_
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
 from backend import etags, recurrence, tags
-from backend.db import contains_text, lower_text, utcnow
+from backend.db import contains_text, like_pattern, lower_text, utcnow
 from backend.models import Task
 from generated.models import SortOrder, TaskSort, TaskStatusFilter
 
@@ -82,32 +83,76 @@ def etag_of(task: Task) -> str:
 # --- listing ---
 
 
-def _conditions(user_id: str, query: ListQuery, now: datetime) -> list[Any]:
-    conditions: list[Any] = [col(Task.user_id) == user_id]
-    if query.status is not TaskStatusFilter.all:
-        conditions.append(col(Task.completed) == (query.status is TaskStatusFilter.completed))
-    if query.priorities:
-        conditions.append(col(Task.priority).in_(query.priorities))
-    if query.tag_ids is not None:
-        conditions.extend(tags.has_tag_id(tag_id) for tag_id in query.tag_ids)
-    else:
-        conditions.extend(tags.has_tag(user_id, name) for name in query.tags)
-    if query.q is not None:
+@dataclass(frozen=True)
+class _Shape:
+    """What a listing's SQL depends on; the values go in as bind parameters. Statements are
+    built once per shape (and SQLAlchemy compiles each once), not per request."""
+
+    status: TaskStatusFilter
+    priorities: bool
+    tag_count: int
+    search: bool
+    due_before: bool
+    due_after: bool
+    overdue: bool | None
+    sort: TaskSort
+    order: SortOrder
+    skips: bool  # offset > 0
+
+
+def _shape(query: ListQuery, offset: int) -> _Shape:
+    if query.tags and query.tag_ids is None:
+        raise ValueError("look the tag ids up first (list_tasks does)")
+    return _Shape(
+        status=query.status,
+        priorities=bool(query.priorities),
+        tag_count=len(query.tag_ids or ()),
+        search=query.q is not None,
+        due_before=query.due_before is not None,
+        due_after=query.due_after is not None,
+        overdue=query.overdue,
+        sort=query.sort,
+        order=query.order,
+        skips=offset > 0,
+    )
+
+
+def _params(
+    user_id: str, query: ListQuery, limit: int, offset: int, now: datetime
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"user_id": user_id, "limit": limit, "offset": offset, "now": now}
+    params["priorities"] = list(query.priorities)
+    params.update({f"tag_{index}": tag_id for index, tag_id in enumerate(query.tag_ids or ())})
+    params["pattern"] = None if query.q is None else like_pattern(query.q)
+    params["due_before"] = query.due_before
+    params["due_after"] = query.due_after
+    return params
+
+
+def _conditions(shape: _Shape) -> list[Any]:
+    conditions: list[Any] = [col(Task.user_id) == bindparam("user_id")]
+    if shape.status is not TaskStatusFilter.all:
+        conditions.append(col(Task.completed) == (shape.status is TaskStatusFilter.completed))
+    if shape.priorities:
+        conditions.append(col(Task.priority).in_(bindparam("priorities", expanding=True)))
+    conditions.extend(tags.has_tag_id(bindparam(f"tag_{i}")) for i in range(shape.tag_count))
+    if shape.search:
+        pattern = bindparam("pattern", type_=String())
         conditions.append(
             or_(
-                contains_text(col(Task.title), query.q),
-                contains_text(col(Task.description), query.q),
+                contains_text(col(Task.title), pattern),
+                contains_text(col(Task.description), pattern),
             )
         )
-    if query.due_before is not None:
-        conditions.append(col(Task.due_at) < query.due_before)
-    if query.due_after is not None:
-        conditions.append(col(Task.due_at) >= query.due_after)
-    if query.overdue is not None:
+    due = col(Task.due_at)
+    if shape.due_before:
+        conditions.append(due < bindparam("due_before"))
+    if shape.due_after:
+        conditions.append(due >= bindparam("due_after"))
+    if shape.overdue is not None:
         # NULL-safe: an undated task is "not overdue", not unknown.
-        due = col(Task.due_at)
-        overdue = and_(not_(col(Task.completed)), due.is_not(None), due < now)
-        conditions.append(overdue if query.overdue else not_(overdue))
+        overdue = and_(not_(col(Task.completed)), due.is_not(None), due < bindparam("now"))
+        conditions.append(overdue if shape.overdue else not_(overdue))
     return conditions
 
 
@@ -120,56 +165,69 @@ _SORT_KEYS: dict[TaskSort, Any] = {
 }
 
 
-def _order_by(query: ListQuery) -> list[Any]:
+def _order_by(shape: _Shape) -> list[Any]:
     """The sort key then id, both in the requested direction: each matches an index (for
     due_at: ix_tasks_user_due ascending, ix_tasks_user_due_desc descending)."""
-    descending = query.order is SortOrder.desc
-    key = _SORT_KEYS[query.sort]
+    descending = shape.order is SortOrder.desc
+    key = _SORT_KEYS[shape.sort]
     ordered = key.desc() if descending else key.asc()
-    if query.sort is TaskSort.due_at:
+    if shape.sort is TaskSort.due_at:
         ordered = ordered.nulls_last()  # undated tasks last in both orders
     return [ordered, col(Task.id).desc() if descending else col(Task.id).asc()]
 
 
-def page_statement(
-    user_id: str, query: ListQuery, limit: int, offset: int, now: datetime
-) -> Select[Any]:
-    conditions = _conditions(user_id, query, now)
-    if offset == 0:
-        return select(*_COLUMNS).where(*conditions).order_by(*_order_by(query)).limit(limit)
+@lru_cache(maxsize=1024)
+def _page(shape: _Shape) -> Select[Any]:
+    conditions, order_by = _conditions(shape), _order_by(shape)
+    limit = bindparam("limit", type_=Integer())
+    if not shape.skips:
+        return select(*_COLUMNS).where(*conditions).order_by(*order_by).limit(limit)
     # Deferred join: skip `offset` entries of an index (index-only, no table rows), then
     # read the rows of the page alone. Read directly, every skipped row is fetched, and at
     # a deep offset PostgreSQL may prefer to fetch and sort all of the user's tasks.
     page_ids = (
         select(col(Task.id))
         .where(*conditions)
-        .order_by(*_order_by(query))
+        .order_by(*order_by)
         .limit(limit)
-        .offset(offset)
+        .offset(bindparam("offset", type_=Integer()))
     )
-    return select(*_COLUMNS).where(col(Task.id).in_(page_ids)).order_by(*_order_by(query))
+    return select(*_COLUMNS).where(col(Task.id).in_(page_ids)).order_by(*order_by)
+
+
+@lru_cache(maxsize=1024)
+def _count(shape: _Shape) -> Select[Any]:
+    return select(func.count()).select_from(Task).where(*_conditions(shape))
+
+
+def page_statement(
+    user_id: str, query: ListQuery, limit: int, offset: int, now: datetime
+) -> Select[Any]:
+    """The page query with its values bound (for EXPLAIN; list_tasks binds at execution)."""
+    return _page(_shape(query, offset)).params(_params(user_id, query, limit, offset, now))
 
 
 def count_statement(user_id: str, query: ListQuery, now: datetime) -> Select[Any]:
-    return select(func.count()).select_from(Task).where(*_conditions(user_id, query, now))
+    return _count(_shape(query, 0)).params(_params(user_id, query, 0, 0, now))
 
 
 def list_tasks(
     session: Session, user_id: str, query: ListQuery, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     """One page and the number of matching tasks. Core, not ORM: a page is read-only."""
-    now = utcnow()
     connection = session.connection()
     if query.tags and query.tag_ids is None:
         tag_ids = tags.find_ids(connection, user_id, query.tags)
         if tag_ids is None:  # a tag nobody uses: nothing can match
             return [], 0
         query = replace(query, tag_ids=tag_ids)
-    rows = connection.execute(page_statement(user_id, query, limit, offset, now)).all()
+    shape = _shape(query, offset)
+    params = _params(user_id, query, limit, offset, utcnow())
+    rows = connection.execute(_page(shape), params).all()
     if len(rows) < limit and (rows or offset == 0):
         # The last page: the total is known without counting.
         return [to_api(row) for row in rows], offset + len(rows)
-    total = connection.execute(count_statement(user_id, query, now)).scalar_one()
+    total = connection.execute(_count(shape), params).scalar_one()
     return [to_api(row) for row in rows], total
 
 
@@ -224,8 +282,14 @@ def _next_timestamp(previous: datetime) -> datetime:
     return max(utcnow(), previous + timedelta(microseconds=1))
 
 
-def get_task(session: Session, user_id: str, task_id: int) -> Task | None:
-    return session.exec(_owned(user_id, task_id)).first()
+_GET = select(*_COLUMNS).where(
+    col(Task.user_id) == bindparam("user_id"), col(Task.id) == bindparam("task_id")
+)
+
+
+def get_task(session: Session, user_id: str, task_id: int) -> Any:
+    """The task as a read-only row (Core: no ORM instance for a read), or None."""
+    return session.connection().execute(_GET, {"user_id": user_id, "task_id": task_id}).first()
 
 
 def _month_day(due_at: datetime | None, rule: Rule | None) -> int | None:

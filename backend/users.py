@@ -1,6 +1,7 @@
 """User records. Users are created from the first token that names them (`sub`), unless
 that token predates the account's deletion or its last password change."""
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from backend.auth import Identity, token_revoked
@@ -12,13 +13,13 @@ def _issued_before(identity: Identity, moment_timestamp: float) -> bool:
     return identity.issued_at is None or identity.issued_at < moment_timestamp
 
 
+# Built once: this runs on every task request.
+_VALID_AFTER = select(User.tokens_valid_after).where(col(User.id) == bindparam("user_id"))
+
+
 def check_user(session: Session, identity: Identity) -> None:
     """ensure_user for the hot path (task operations): one Core query, no ORM instance."""
-    found = (
-        session.connection()
-        .execute(select(User.tokens_valid_after).where(col(User.id) == identity.user_id))
-        .first()
-    )
+    found = session.connection().execute(_VALID_AFTER, {"user_id": identity.user_id}).first()
     if found is None:
         ensure_user(session, identity)
     elif found[0] is not None and _issued_before(identity, found[0].timestamp()):
