@@ -5,7 +5,7 @@ QueuePool (5 kept + 10 overflow by default; DB_POOL_SIZE / DB_MAX_OVERFLOW), one
 threadpool hop and one transaction per request, rows turned into JSON with the standard
 library. No validation, no authentication (the user is the path's), no problem details.
 Per request it runs the statements ours runs: the user check, then the task statement(s),
-then COMMIT; only SQLAlchemy's pre-ping is left out. A list reads the page (every column,
+then COMMIT (ours has no pre-ping either). A list reads the page (every column,
 LIMIT/OFFSET) and counts the user's tasks only when the page is full; a write reads the row
 FOR UPDATE, then UPDATEs the changed columns with the version bumped WHERE version = the
 one read. Responses are the contract's Task (all fields, ETag header on single tasks) and
