@@ -11,6 +11,24 @@ from backend.config import Settings
 
 SECRET = "test-secret-" + secrets.token_hex(24)
 
+# Every property of the contract's Task, each always present in a response.
+TASK_FIELDS = {
+    "id",
+    "user_id",
+    "title",
+    "description",
+    "completed",
+    "completed_at",
+    "priority",
+    "tags",
+    "due_at",
+    "recurrence",
+    "next_occurrence_id",
+    "etag",
+    "created_at",
+    "updated_at",
+}
+
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"database_url": database_url, "better_auth_secret": SECRET}

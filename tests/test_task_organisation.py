@@ -11,27 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from tests.helpers import assert_problem, auth, count_rows
+from tests.helpers import TASK_FIELDS, assert_problem, auth, count_rows
 
 MakeTask = Callable[..., dict[str, Any]]
 Params = dict[str, Any] | list[tuple[str, Any]]
 
-TASK_FIELDS = {
-    "id",
-    "user_id",
-    "title",
-    "description",
-    "completed",
-    "completed_at",
-    "priority",
-    "tags",
-    "due_at",
-    "recurrence",
-    "next_occurrence_id",
-    "etag",
-    "created_at",
-    "updated_at",
-}
 RANK = {"low": 1, "medium": 2, "high": 3}
 
 
@@ -458,13 +442,18 @@ def test_completing_a_recurring_task_creates_the_next_occurrence(
     assert _tag_list(client) == [("Chores", 2), ("home", 2)]
 
 
-def test_monthly_keeps_the_day_of_the_month(client: TestClient, make_task: MakeTask) -> None:
-    task = make_task(due_at="2027-01-31T23:45:10Z", recurrence={"frequency": "monthly"})
+def _due_dates_of_the_next(client: TestClient, task: dict[str, Any], count: int) -> list[str]:
+    """Complete `task`, then each occurrence it creates, `count` times: their due dates."""
     seen = []
-    for _ in range(5):
+    for _ in range(count):
         task = _complete_and_follow(client, task)
         seen.append(task["due_at"])
-    assert seen == [
+    return seen
+
+
+def test_monthly_keeps_the_day_of_the_month(client: TestClient, make_task: MakeTask) -> None:
+    task = make_task(due_at="2027-01-31T23:45:10Z", recurrence={"frequency": "monthly"})
+    assert _due_dates_of_the_next(client, task, 5) == [
         "2027-02-28T23:45:10Z",
         "2027-03-31T23:45:10Z",
         "2027-04-30T23:45:10Z",
@@ -494,11 +483,7 @@ def test_monthly_anchor_survives_a_leap_day(client: TestClient, make_task: MakeT
     task = make_task(
         due_at="2028-02-29T06:00:00Z", recurrence={"frequency": "monthly", "interval": 12}
     )
-    seen = []
-    for _ in range(4):
-        task = _complete_and_follow(client, task)
-        seen.append(task["due_at"])
-    assert seen == [
+    assert _due_dates_of_the_next(client, task, 4) == [
         "2029-02-28T06:00:00Z",
         "2030-02-28T06:00:00Z",
         "2031-02-28T06:00:00Z",

@@ -8,25 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from tests.helpers import assert_problem, auth, count_rows
+from tests.helpers import TASK_FIELDS, assert_problem, auth, count_rows
 
 MakeTask = Callable[..., dict[str, Any]]
-TASK_FIELDS = {
-    "id",
-    "user_id",
-    "title",
-    "description",
-    "completed",
-    "completed_at",
-    "priority",
-    "tags",
-    "due_at",
-    "recurrence",
-    "next_occurrence_id",
-    "etag",
-    "created_at",
-    "updated_at",
-}
 
 
 def _ts(value: str) -> datetime:
