@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from backend.db import insert_ignoring_duplicates
 from backend.models import Tag, Task, TaskTag
-from backend.text import TEXT_SPACES
+from backend.text import trimmed
 
 
 def key(name: str) -> str:
@@ -23,15 +23,16 @@ def normalise(names: Iterable[str]) -> list[str] | None:
     blank after trimming."""
     first: dict[str, str] = {}
     for raw in names:
-        name = raw.strip(TEXT_SPACES)
-        if not name:
+        name = trimmed(raw)
+        if name is None:
             return None
         first.setdefault(key(name), name)
     return [first[k] for k in sorted(first)]
 
 
-def has_tag_id(tag_id: int) -> Any:
-    """SQL condition on tasks: the task carries the tag with this id."""
+def has_tag_id(tag_id: Any) -> Any:
+    """SQL condition on tasks: the task carries the tag with this id (a value or a bind
+    parameter)."""
     return col(Task.id).in_(select(TaskTag.task_id).where(col(TaskTag.tag_id) == tag_id))
 
 

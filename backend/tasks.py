@@ -75,8 +75,8 @@ def to_api(task: Any) -> dict[str, Any]:
     }
 
 
-def etag_of(task: Task) -> str:
-    assert task.id is not None
+def etag_of(task: Any) -> str:
+    """The ETag of a stored task (ORM object or Core row)."""
     return etags.etag(task.id, task.version)
 
 
