@@ -128,7 +128,7 @@ clients-python: $(STAMP) ## Python client (openapi-python-client), driven agains
 bench-wrk:
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 
-bench: $(STAMP) bench-wrk ## benchmark ours vs. floor and ceiling apps (PostgreSQL, wrk; ~16 min)
+bench: $(STAMP) bench-wrk ## benchmark ours vs. floor and ceiling apps (PostgreSQL, wrk; ~23 min)
 	$(PY) -m bench.run
 
 # `make bench-data`: (re)creates bench_tasks_small (10,000 tasks) and bench_tasks_large

@@ -1,9 +1,10 @@
 """`make bench`: throughput and latency of our API against two references, in one run.
 
-Creates a fresh PostgreSQL database, migrates and seeds it, serves it three ways (ours,
-the tutorial-style floor, the raw Starlette + psycopg2 ceiling: one uvicorn worker each),
-drives every case with wrk, interleaved across the servers, and prints a markdown table
-(also written to reports/bench.md). Servers and database are removed whatever happens.
+Creates a fresh PostgreSQL database, migrates and seeds it, serves it four ways (ours on
+psycopg2, ours on psycopg 3, the tutorial-style floor, the raw Starlette + psycopg2 ceiling:
+one uvicorn worker each), drives every case with wrk, interleaved across the servers, and
+prints a markdown table (also written to reports/bench.md). Servers and database are removed
+whatever happens.
 
 Environment: BENCH_SECONDS (15) per case run, BENCH_REPEATS (3), BENCH_WARMUP (5 seconds
 per server), BENCH_CASES (comma-separated subset), BENCH_PG (the PostgreSQL server, default
@@ -16,6 +17,7 @@ import json
 import os
 import platform
 import random
+import re
 import secrets
 import signal
 import socket
@@ -76,6 +78,8 @@ PACKAGES = (
     "sqlalchemy",
     "sqlmodel",
     "psycopg2-binary",
+    "psycopg",
+    "psycopg-binary",
     "python-jose",
 )
 
@@ -119,10 +123,34 @@ class ServerKind:
     app: str
     what: str
     workers: int = 1
+    ours: bool = False  # a variant of our app: given as ratios to the floor and the ceiling
+    # SQLAlchemy driver name to spell in DATABASE_URL (None: the URL as created, which our
+    # normalise_url maps to psycopg2).
+    driver: str | None = None
+
+    def env(self, env: Mapping[str, str]) -> dict[str, str]:
+        if self.driver is None:
+            return dict(env)
+        url = make_url(env["DATABASE_URL"]).set(drivername=self.driver)
+        return {**env, "DATABASE_URL": url.render_as_string(hide_password=False)}
 
 
 SERVERS = (
-    ServerKind("ours", "backend.main:app", "uvicorn backend.main:app"),
+    ServerKind(
+        "ours",
+        "backend.main:app",
+        "uvicorn backend.main:app, DATABASE_URL postgresql://… (psycopg2, as deployed)",
+        ours=True,
+    ),
+    # The same app on psycopg 3 (SQLAlchemy's postgresql+psycopg dialect), for the driver
+    # decision: the project stays on psycopg2 unless these rows say otherwise.
+    ServerKind(
+        "ours (psycopg 3)",
+        "backend.main:app",
+        "uvicorn backend.main:app, DATABASE_URL postgresql+psycopg://… (psycopg 3, binary)",
+        ours=True,
+        driver="postgresql+psycopg",
+    ),
     ServerKind(
         "floor",
         "bench.floor_app:app",
@@ -136,7 +164,11 @@ SERVERS = (
 )
 # The mix again, on ours with two worker processes behind one port (make serve's shape).
 OURS_TWO_WORKERS = ServerKind(
-    "ours, 2 workers", "backend.main:app", "uvicorn backend.main:app --workers 2", workers=2
+    "ours, 2 workers",
+    "backend.main:app",
+    "uvicorn backend.main:app --workers 2",
+    workers=2,
+    ours=True,
 )
 
 
@@ -216,7 +248,7 @@ class Server:
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = LOG_DIR / f"{kind.name.replace(', ', '-').replace(' ', '-')}.log"
+        self.log_path = LOG_DIR / f"{re.sub(r'[^a-z0-9]+', '-', kind.name.lower()).strip('-')}.log"
         command = [
             sys.executable,
             "-m",
@@ -233,7 +265,7 @@ class Server:
         ]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-                command, env=dict(env), cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+                command, env=kind.env(env), cwd=cwd, stdout=log, stderr=subprocess.STDOUT
             )
 
     @property
@@ -503,7 +535,7 @@ def machine_lines(database_url: str) -> list[str]:
         pg_version, shared_buffers, synchronous_commit, max_connections = cur.fetchone() or ()
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)  # noqa: S607 (wrk from PATH, as make installs it)
     wrk_version = (wrk.stdout or wrk.stderr).splitlines()[0].split("Copyright")[0].strip()
-    versions = ", ".join(f"{p} {metadata.version(p)}" for p in PACKAGES)
+    versions = ", ".join(f"{p} {package_version(p)}" for p in PACKAGES)
     return [
         f"- machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {cpu_model},"
         f" {memory_kb // 1024} MiB RAM, Linux {platform.release()},"
@@ -513,6 +545,13 @@ def machine_lines(database_url: str) -> list[str]:
         f" synchronous_commit {synchronous_commit}, max_connections {max_connections})",
         f"- code: {git_describe()}",
     ]
+
+
+def package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def git_describe() -> str:
@@ -541,6 +580,7 @@ def render(
     config: Config, header: Sequence[str], runs: Sequence[Run], log_problems: Mapping[str, int]
 ) -> str:
     names = [s.name for s in SERVERS]
+    ours_names = [s.name for s in SERVERS if s.ours]
     summaries = {(c, s): summarise(runs, c, s) for c in config.cases for s in names}
     lines = [
         f"# make bench — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
@@ -573,11 +613,13 @@ def render(
         for name in names:
             s = summaries[(case, name)]
             versus = (
-                (ratio(s.rps, floor.rps), ratio(s.rps, ceiling.rps)) if name == "ours" else ("", "")
+                (ratio(s.rps, floor.rps), ratio(s.rps, ceiling.rps))
+                if name in ours_names
+                else ("", "")
             )
             errors = f"{s.non_2xx}" + (f" (+{s.socket_errors} socket)" if s.socket_errors else "")
             lines.append(
-                f"| {CASE_LABELS[case] if name == 'ours' else ''} | {name} | {s.rps:,.0f} |"
+                f"| {CASE_LABELS[case] if name == names[0] else ''} | {name} | {s.rps:,.0f} |"
                 f" {s.rps_min:,.0f}-{s.rps_max:,.0f} | {s.p50_ms:.1f} | {s.p99_ms:.1f} | {errors} |"
                 f" {s.cpu_ms_per_request:.2f} | {s.host_busy_percent:.0f}% |"
                 f" {s.db_sessions_opened:.0f} | {versus[0]} |"
@@ -585,34 +627,37 @@ def render(
             )
     lines += [
         "",
-        "Ours as a ratio to the references (req/s: higher is better for ours; CPU ms/req and"
-        " p99: lower is better for ours).",
+        "Ours as a ratio to the references, a row per variant of ours (req/s: higher is"
+        " better for ours; CPU ms/req and p99: lower is better for ours).",
         "",
-        "| case | req/s ours/floor | req/s ours/ceiling | CPU/req ours/floor |"
+        "| case | ours | req/s ours/floor | req/s ours/ceiling | CPU/req ours/floor |"
         " CPU/req ours/ceiling | p99 ours/floor | p99 ours/ceiling | target |",
-        "|---|--:|--:|--:|--:|--:|--:|---|",
+        "|---|---|--:|--:|--:|--:|--:|--:|---|",
     ]
     for case in config.cases:
-        ours, floor, ceiling = (summaries[(case, n)] for n in names)
-        target = "—"
-        if case in TARGET_CASES:
-            met = (
-                ours.rps >= TARGET_VS_FLOOR * floor.rps
-                and ours.rps >= TARGET_VS_CEILING * ceiling.rps
-                and ours.non_2xx == 0
-                and ours.socket_errors == 0
+        floor, ceiling = summaries[(case, "floor")], summaries[(case, "ceiling")]
+        for name in ours_names:
+            ours = summaries[(case, name)]
+            target = "—"
+            if case in TARGET_CASES:
+                met = (
+                    ours.rps >= TARGET_VS_FLOOR * floor.rps
+                    and ours.rps >= TARGET_VS_CEILING * ceiling.rps
+                    and ours.non_2xx == 0
+                    and ours.socket_errors == 0
+                )
+                target = (
+                    f"{'met' if met else 'NOT met'} (≥{TARGET_VS_FLOOR}x floor,"
+                    f" ≥{TARGET_VS_CEILING}x ceiling, 0 non-2xx)"
+                )
+            lines.append(
+                f"| {case if name == ours_names[0] else ''} | {name} |"
+                f" {ratio(ours.rps, floor.rps)} | {ratio(ours.rps, ceiling.rps)} |"
+                f" {ratio(ours.cpu_ms_per_request, floor.cpu_ms_per_request)} |"
+                f" {ratio(ours.cpu_ms_per_request, ceiling.cpu_ms_per_request)} |"
+                f" {ratio(ours.p99_ms, floor.p99_ms)} | {ratio(ours.p99_ms, ceiling.p99_ms)} |"
+                f" {target} |"
             )
-            target = (
-                f"{'met' if met else 'NOT met'} (≥{TARGET_VS_FLOOR}x floor,"
-                f" ≥{TARGET_VS_CEILING}x ceiling, 0 non-2xx)"
-            )
-        lines.append(
-            f"| {case} | {ratio(ours.rps, floor.rps)} | {ratio(ours.rps, ceiling.rps)} |"
-            f" {ratio(ours.cpu_ms_per_request, floor.cpu_ms_per_request)} |"
-            f" {ratio(ours.cpu_ms_per_request, ceiling.cpu_ms_per_request)} |"
-            f" {ratio(ours.p99_ms, floor.p99_ms)} | {ratio(ours.p99_ms, ceiling.p99_ms)} |"
-            f" {target} |"
-        )
     odd = [s for s in summaries.values() if s.non_2xx or s.socket_errors]
     lines += ["", "Non-2xx responses and socket errors:" if odd else "No non-2xx responses."]
     lines += [
@@ -642,7 +687,7 @@ def rotated(items: Sequence[ServerKind], by: int) -> list[ServerKind]:
 
 def print_run(number: int, total: int, run: Run) -> None:
     print(
-        f"[{number:>2}/{total}] {run.case:<6} {run.server:<7} {run.rps:8,.0f} req/s"
+        f"[{number:>2}/{total}] {run.case:<6} {run.server:<16} {run.rps:8,.0f} req/s"
         f"  p50 {run.p50_ms:6.1f} ms  p99 {run.p99_ms:6.1f} ms  non-2xx {run.non_2xx}"
         f"  CPU {run.cpu_ms_per_request:.2f} ms/req  host {run.host_busy_percent:.0f}%"
         f"  new DB conns {run.db_sessions_opened}",
