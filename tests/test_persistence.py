@@ -10,13 +10,15 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from backend.app import create_app
 from backend.db import is_sqlite, normalise_url
+from backend.migrate import upgrade
 from backend.models import include_in_autogenerate
+from tests.databases import fresh_database
 from tests.helpers import assert_problem, auth, count_rows, make_settings
 
 
@@ -154,3 +156,51 @@ def test_service_recovers_by_itself_after_a_database_outage(
         assert [t["title"] for t in response.json()["items"]] == ["before"]
         assert proxied.get("/api/health/ready").status_code == 200
     app.state.db.dispose()
+
+
+def test_migration_0003_keeps_existing_tasks() -> None:
+    """Tasks stored before revision 0003 come out with the new fields' defaults, a completed
+    one with completed_at = its last change, and ids are still never reused."""
+    with fresh_database("tasks_upgrade", migrate=False) as url:
+        upgrade(url, "0002")
+        engine = create_engine(normalise_url(url))
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO users (id, created_at) VALUES ('alice', :at)"),
+                {"at": "2026-11-01T09:00:00+00:00"},
+            )
+            for title, completed in (("old pending", False), ("old done", True)):
+                connection.execute(
+                    text(
+                        "INSERT INTO tasks (user_id, title, completed, created_at, updated_at)"
+                        " VALUES ('alice', :title, :completed, :created, :updated)"
+                    ),
+                    {
+                        "title": title,
+                        "completed": completed,
+                        "created": "2026-11-01T09:00:00+00:00",
+                        "updated": "2026-11-02T10:00:00+00:00",
+                    },
+                )
+        engine.dispose()
+        upgrade(url)
+        app = create_app(make_settings(url))
+        with TestClient(app) as client:
+            items = client.get(
+                "/api/alice/tasks", params={"sort": "title", "order": "asc"}, headers=auth()
+            ).json()["items"]
+            done, pending = items
+            assert (done["title"], pending["title"]) == ("old done", "old pending")
+            for task in items:
+                assert task["priority"] == "medium"
+                assert task["tags"] == []
+                assert task["due_at"] is None
+                assert task["recurrence"] is None
+                assert task["etag"] == f'"{task["id"]}.1"'
+            assert done["completed_at"] == done["updated_at"] == "2026-11-02T10:00:00Z"
+            assert pending["completed_at"] is None
+            newest = max(task["id"] for task in items)
+            client.delete(f"/api/alice/tasks/{newest}", headers=auth())
+            created = client.post("/api/alice/tasks", json={"title": "new"}, headers=auth())
+            assert created.json()["id"] > newest
+        app.state.db.dispose()
