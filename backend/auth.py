@@ -246,9 +246,12 @@ async def authenticate(request: Request) -> Identity:
     return identity
 
 
-async def path_user(user_id: str, identity: Annotated[Identity, Depends(authenticate)]) -> Identity:
-    """The path's user_id must be the token's subject."""
-    if user_id != identity.user_id:
+async def path_user(request: Request) -> Identity:
+    """The path's user_id must be the token's subject. One dependency that takes only the
+    request: FastAPI resolves it without its per-parameter validation (the path always holds
+    a user_id, a string)."""
+    identity = await authenticate(request)
+    if request.path_params["user_id"] != identity.user_id:
         raise ApiError(403, "The token does not grant access to another user's tasks.")
     return identity
 

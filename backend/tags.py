@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, exists, func, insert
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from backend.db import insert_ignoring_duplicates
 from backend.models import Tag, Task, TaskTag
@@ -49,47 +49,44 @@ def find_ids(connection: Connection, user_id: str, names: Sequence[str]) -> tupl
     return found if len(found) == len(wanted) else None
 
 
-def _tag_ids(session: Session, user_id: str, names: Sequence[str]) -> list[int]:
+def _tag_ids(connection: Connection, user_id: str, names: Sequence[str]) -> list[int]:
     """Ids of the user's tags for `names`, creating the missing ones (a concurrent
     creation of the same tag is not an error)."""
     wanted = {key(name): name for name in names}
     query = select(Tag.key, Tag.id).where(col(Tag.user_id) == user_id, col(Tag.key).in_(wanted))
-    found = dict(session.connection().execute(query).all())
+    found = dict(connection.execute(query).all())
     missing = [
         {"user_id": user_id, "key": k, "name": name} for k, name in wanted.items() if k not in found
     ]
     if missing:
-        session.execute(insert_ignoring_duplicates(session, Tag).values(missing))
-        found = dict(session.connection().execute(query).all())
+        connection.execute(insert_ignoring_duplicates(connection, Tag).values(missing))
+        found = dict(connection.execute(query).all())
     return [found[k] for k in wanted]
 
 
-def link(session: Session, user_id: str, task_id: int, names: Sequence[str]) -> None:
+def link(connection: Connection, user_id: str, task_id: int, names: Sequence[str]) -> None:
     """Make `names` the task's tags in the link table."""
-    ids = _tag_ids(session, user_id, names) if names else []
+    ids = _tag_ids(connection, user_id, names) if names else []
     current = set(
-        session.connection()
-        .execute(select(TaskTag.tag_id).where(col(TaskTag.task_id) == task_id))
-        .scalars()
+        connection.execute(select(TaskTag.tag_id).where(col(TaskTag.task_id) == task_id)).scalars()
     )
     stale = current - set(ids)
     if stale:
-        session.execute(
+        connection.execute(
             delete(TaskTag).where(col(TaskTag.task_id) == task_id, col(TaskTag.tag_id).in_(stale))
         )
     new = [{"task_id": task_id, "tag_id": tag_id} for tag_id in ids if tag_id not in current]
     if new:
-        session.execute(insert(TaskTag).values(new))
+        connection.execute(insert(TaskTag).values(new))
 
 
 def list_tags(
-    session: Session, user_id: str, limit: int, offset: int
+    connection: Connection, user_id: str, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     """The user's tags that some task carries, with task counts, by key; and their number."""
     task_count = func.count().label("task_count")
     rows = (
-        session.connection()
-        .execute(
+        connection.execute(
             select(Tag.name, task_count)
             .join(TaskTag, col(TaskTag.tag_id) == col(Tag.id))
             .where(col(Tag.user_id) == user_id)
@@ -104,9 +101,7 @@ def list_tags(
     if len(rows) < limit and (rows or offset == 0):
         return [dict(row) for row in rows], offset + len(rows)
     in_use = exists().where(col(TaskTag.tag_id) == col(Tag.id))
-    total = (
-        session.connection()
-        .execute(select(func.count()).select_from(Tag).where(col(Tag.user_id) == user_id, in_use))
-        .scalar_one()
-    )
+    total = connection.execute(
+        select(func.count()).select_from(Tag).where(col(Tag.user_id) == user_id, in_use)
+    ).scalar_one()
     return [dict(row) for row in rows], total

@@ -1,35 +1,44 @@
 """Request input of the task routes, checked and normalised for backend.tasks: bodies to
-field values (trimmed, priority ranks, UTC), query parameters the generated models cannot
-check strictly enough (date-times, booleans, tags, time zones)."""
+field values (trimmed, priority ranks, UTC), validated query parameters to a listing's
+filters, time zone names."""
 
-import json
 from datetime import UTC, datetime, tzinfo
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import MISSING, AwareDatetime, TypeAdapter
+from pydantic import MISSING
 
 from backend import tags, tasks
-from backend.body import is_date_time, required_text
+from backend.body import required_text
 from backend.errors import ApiError, unprocessable
 from backend.text import trimmed
-from generated.models import Location, TaskCreate, TaskPatch, TaskReplace, ValidationErrorItem
-
-_AWARE_DATETIME = TypeAdapter(AwareDatetime)
+from generated.models import (
+    ListTasksParametersQuery,
+    Location,
+    SortOrder,
+    TaskCreate,
+    TaskPatch,
+    TaskReplace,
+    TaskSort,
+    TaskStatusFilter,
+    ValidationErrorItem,
+)
 
 
 def invalid(location: Location, pointer: str, message: str) -> ApiError:
     return unprocessable([ValidationErrorItem(location=location, pointer=pointer, message=message)])
 
 
-def _utc(value: datetime | None, pointer: str) -> datetime | None:
+def _utc(
+    value: datetime | None, pointer: str, location: Location = Location.body
+) -> datetime | None:
     if value is None:
         return None
     try:
         return value.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
-        raise invalid(Location.body, pointer, "is out of range in UTC") from None
+        raise invalid(location, pointer, "is out of range in UTC") from None
 
 
 def fields(body: TaskCreate | TaskReplace | TaskPatch) -> dict[str, Any]:
@@ -69,45 +78,26 @@ def replacement(body: TaskReplace) -> dict[str, Any]:
     return {**defaults, **fields(body)}
 
 
-def moment(value: str | None, name: str) -> datetime | None:
-    """An RFC 3339 date-time with an offset, strictly (no bare numbers, no naive times)."""
-    if value is None:
-        return None
-    try:
-        if not is_date_time(value):
-            raise ValueError(value)
-        parsed = _AWARE_DATETIME.validate_json(json.dumps(value), strict=True)
-        return parsed.astimezone(UTC)
-    except (ValueError, OverflowError):  # ValidationError is a ValueError
-        raise invalid(
-            Location.query, f"/{name}", "must be an RFC 3339 date-time with a time zone offset"
-        ) from None
+def list_query(params: ListTasksParametersQuery) -> tasks.ListQuery:
+    """A listing's filters and order from its validated query parameters."""
+    names = () if params.tag is MISSING else tags.normalise(tag.root for tag in params.tag)
+    if names is None:  # the TagName pattern already requires a visible character
+        raise invalid(Location.query, "/tag", "must contain a visible character")
+    return tasks.ListQuery(
+        status=params.status or TaskStatusFilter.all,
+        priorities=tuple(sorted({tasks.PRIORITY_RANKS[p] for p in _present(params.priority, ())})),
+        tags=tuple(names),
+        q=_present(params.q, None),
+        due_before=_utc(_present(params.due_before, None), "/due_before", Location.query),
+        due_after=_utc(_present(params.due_after, None), "/due_after", Location.query),
+        overdue=_present(params.overdue, None),
+        sort=params.sort or TaskSort.created_at,
+        order=params.order or SortOrder.desc,
+    )
 
 
-def boolean(value: str | None, name: str) -> bool | None:
-    if value is None:
-        return None
-    if value not in ("true", "false"):
-        raise invalid(Location.query, f"/{name}", "must be true or false")
-    return value == "true"
-
-
-def tag_filter(values: list[str] | None) -> tuple[str, ...]:
-    if not values:
-        return ()
-    if len(values) > 20:
-        raise invalid(Location.query, "/tag", "at most 20 tags")
-    names = []
-    for index, value in enumerate(values):
-        name = trimmed(value)
-        if name is None or len(value) > 50 or any(ord(c) < 0x20 or c == "\x7f" for c in value):
-            raise invalid(
-                Location.query,
-                f"/tag/{index}",
-                "must be 1 to 50 characters with a visible one and no control character",
-            )
-        names.append(name)
-    return tuple(names)
+def _present(value: Any, default: Any) -> Any:
+    return default if value is MISSING else value
 
 
 @cache

@@ -6,7 +6,19 @@ from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, and_, bindparam, delete, func, not_, or_
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    not_,
+    or_,
+)
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
@@ -50,8 +62,8 @@ class ListQuery:
     order: SortOrder = SortOrder.desc
 
 
-def to_api(task: Any) -> dict[str, Any]:
-    """A stored task (ORM object or Core row) as the contract's Task."""
+def to_api(task: Task) -> dict[str, Any]:
+    """A stored task (ORM object) as the contract's Task."""
     frequency = task.recurrence_frequency
     return {
         "id": task.id,
@@ -72,6 +84,42 @@ def to_api(task: Any) -> dict[str, Any]:
         "etag": etags.etag(task.id, task.version),
         "created_at": task.created_at,
         "updated_at": task.updated_at,
+    }
+
+
+_ROW_ORDER = (
+    "id", "user_id", "title", "description", "completed", "completed_at", "priority",
+    "tag_names", "due_at", "recurrence_frequency", "recurrence_interval", "recurrence_day",
+    "next_occurrence_id", "version", "created_at", "updated_at",
+)  # fmt: skip
+# row_to_api unpacks rows in this order; a new column must be added there too.
+assert tuple(column.name for column in _COLUMNS) == _ROW_ORDER, "tasks columns changed"
+
+
+def row_to_api(row: Any) -> dict[str, Any]:
+    """A Core row of every tasks column (_COLUMNS) as the contract's Task: to_api by
+    position, without a Row attribute lookup per field (a page has 20 rows of 16)."""
+    (
+        task_id, user_id, title, description, completed, completed_at, priority, tag_names,
+        due_at, frequency, interval, _day, next_occurrence_id, version, created_at, updated_at,
+    ) = row  # fmt: skip
+    return {
+        "id": task_id,
+        "user_id": user_id,
+        "title": title,
+        "description": description,
+        "completed": completed,
+        "completed_at": completed_at,
+        "priority": PRIORITY_NAMES[priority],
+        "tags": tag_names,
+        "due_at": due_at,
+        "recurrence": (
+            None if frequency is None else {"frequency": frequency, "interval": interval}
+        ),
+        "next_occurrence_id": next_occurrence_id,
+        "etag": etags.etag(task_id, version),
+        "created_at": created_at,
+        "updated_at": updated_at,
     }
 
 
@@ -212,10 +260,9 @@ def count_statement(user_id: str, query: ListQuery, now: datetime) -> Select[Any
 
 
 def list_tasks(
-    session: Session, user_id: str, query: ListQuery, limit: int, offset: int
+    connection: Connection, user_id: str, query: ListQuery, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page and the number of matching tasks. Core, not ORM: a page is read-only."""
-    connection = session.connection()
+    """One page (as the contract's Tasks) and the number of matching tasks."""
     if query.tags and query.tag_ids is None:
         tag_ids = tags.find_ids(connection, user_id, query.tags)
         if tag_ids is None:  # a tag nobody uses: nothing can match
@@ -226,12 +273,12 @@ def list_tasks(
     rows = connection.execute(_page(shape), params).all()
     if len(rows) < limit and (rows or offset == 0):
         # The last page: the total is known without counting.
-        return [to_api(row) for row in rows], offset + len(rows)
+        return [row_to_api(row) for row in rows], offset + len(rows)
     total = connection.execute(_count(shape), params).scalar_one()
-    return [to_api(row) for row in rows], total
+    return [row_to_api(row) for row in rows], total
 
 
-def stats(session: Session, user_id: str, zone: tzinfo) -> dict[str, Any]:
+def stats(connection: Connection, user_id: str, zone: tzinfo) -> dict[str, Any]:
     """Counts by priority and status, overdue and due today (in `zone`), in one query that
     reads only ix_tasks_user_completed_due on PostgreSQL."""
     now = utcnow()
@@ -252,9 +299,7 @@ def stats(session: Session, user_id: str, zone: tzinfo) -> dict[str, Any]:
     )
     by_priority = {name: {"pending": 0, "completed": 0} for name in PRIORITY_RANKS}
     overdue = due_today = 0
-    for rank, completed, count, overdue_count, today_count in session.connection().execute(
-        statement
-    ):
+    for rank, completed, count, overdue_count, today_count in connection.execute(statement):
         by_priority[PRIORITY_NAMES[rank]]["completed" if completed else "pending"] += count
         overdue += overdue_count
         due_today += today_count
@@ -287,44 +332,58 @@ _GET = select(*_COLUMNS).where(
 )
 
 
-def get_task(session: Session, user_id: str, task_id: int) -> Any:
-    """The task as a read-only row (Core: no ORM instance for a read), or None."""
-    return session.connection().execute(_GET, {"user_id": user_id, "task_id": task_id}).first()
+def get_task(connection: Connection, user_id: str, task_id: int) -> Any:
+    """The task as a Core row (see row_to_api), or None."""
+    return connection.execute(_GET, {"user_id": user_id, "task_id": task_id}).first()
 
 
 def _month_day(due_at: datetime | None, rule: Rule | None) -> int | None:
     return due_at.day if due_at is not None and rule and rule.frequency == "monthly" else None
 
 
-def create_task(session: Session, user_id: str, fields: dict[str, Any]) -> Task:
-    """A new pending task from normalised `fields` (see EDITABLE_FIELDS, all but completed)."""
+_INSERT = insert(Task).returning(*_COLUMNS)
+
+
+def create_task(connection: Connection, user_id: str, fields: dict[str, Any]) -> Any:
+    """A new pending task from normalised `fields` (see EDITABLE_FIELDS, all but completed),
+    as a Core row (see row_to_api)."""
     now = utcnow()
     rule: Rule | None = fields.get("recurrence")
     due_at: datetime | None = fields.get("due_at")
-    task = Task(
-        user_id=user_id,
-        title=fields["title"],
-        description=fields.get("description"),
-        completed=False,
-        priority=fields.get("priority", PRIORITY_RANKS["medium"]),
-        tag_names=list(fields.get("tags", [])),
-        due_at=due_at,
-        recurrence_frequency=rule.frequency if rule else None,
-        recurrence_interval=rule.interval if rule else None,
-        recurrence_day=_month_day(due_at, rule),
-        created_at=now,
-        updated_at=now,
+    return _insert(
+        connection,
+        {
+            "user_id": user_id,
+            "title": fields["title"],
+            "description": fields.get("description"),
+            "priority": fields.get("priority", PRIORITY_RANKS["medium"]),
+            "tag_names": list(fields.get("tags", [])),
+            "due_at": due_at,
+            "recurrence_frequency": rule.frequency if rule else None,
+            "recurrence_interval": rule.interval if rule else None,
+            "recurrence_day": _month_day(due_at, rule),
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    return _insert(session, task)
 
 
-def _insert(session: Session, task: Task) -> Task:
-    session.add(task)
-    session.flush()  # assigns the id
-    assert task.id is not None
-    if task.tag_names:
-        tags.link(session, task.user_id, task.id, task.tag_names)
-    return task
+def _insert(connection: Connection, values: dict[str, Any]) -> Any:
+    """INSERT … RETURNING of a new pending task (Core: no ORM flush for a plain insert),
+    and its tag links."""
+    row = connection.execute(
+        _INSERT,
+        {
+            **values,
+            "completed": False,
+            "completed_at": None,
+            "next_occurrence_id": None,
+            "version": 1,
+        },
+    ).one()
+    if values["tag_names"]:
+        tags.link(connection, values["user_id"], row.id, values["tag_names"])
+    return row
 
 
 def _locked(session: Session, user_id: str, task_id: int, if_match: str | None) -> Task | None:
@@ -374,7 +433,7 @@ def _apply(session: Session, task: Task, changes: dict[str, Any]) -> Task:
         task.recurrence_day = _month_day(task.due_at, _rule(task))
     if "tags" in changed:
         assert task.id is not None
-        tags.link(session, task.user_id, task.id, task.tag_names)
+        tags.link(session.connection(), task.user_id, task.id, task.tag_names)
     if "completed" in changed:
         task.completed_at = now if task.completed else None
         if task.completed and task.next_occurrence_id is None:
@@ -393,21 +452,20 @@ def _create_next_occurrence(session: Session, task: Task, now: datetime) -> int 
     if due_at is None:
         return None  # past the year 9999: the series ends
     successor = _insert(
-        session,
-        Task(
-            user_id=task.user_id,
-            title=task.title,
-            description=task.description,
-            completed=False,
-            priority=task.priority,
-            tag_names=list(task.tag_names),
-            due_at=due_at,
-            recurrence_frequency=rule.frequency,
-            recurrence_interval=rule.interval,
-            recurrence_day=task.recurrence_day or _month_day(due_at, rule),
-            created_at=now,
-            updated_at=now,
-        ),
+        session.connection(),
+        {
+            "user_id": task.user_id,
+            "title": task.title,
+            "description": task.description,
+            "priority": task.priority,
+            "tag_names": list(task.tag_names),
+            "due_at": due_at,
+            "recurrence_frequency": rule.frequency,
+            "recurrence_interval": rule.interval,
+            "recurrence_day": task.recurrence_day or _month_day(due_at, rule),
+            "created_at": now,
+            "updated_at": now,
+        },
     )
     return successor.id
 

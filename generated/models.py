@@ -817,6 +817,34 @@ class ValidationErrorItem(BaseModel):
     """
 
 
+class ListTasksParametersQuery(BaseModel):
+    status: TaskStatusFilter | None = TaskStatusFilter.all
+    priority: Annotated[list[Priority] | MISSING, Field(max_length=3)] = MISSING
+    tag: Annotated[list[TagName] | MISSING, Field(max_length=20)] = MISSING
+    q: Annotated[str | MISSING, Field(max_length=200, min_length=1, pattern='^[^\\u0000]*$')] = (
+        MISSING
+    )
+    due_before: AwareDatetime | MISSING = MISSING
+    due_after: AwareDatetime | MISSING = MISSING
+    overdue: bool | MISSING = MISSING
+    sort: TaskSort | None = TaskSort.created_at
+    order: SortOrder | None = SortOrder.desc
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    offset: Annotated[int, Field(ge=0, le=2147483647)] = 0
+
+
+class GetTaskStatsParametersQuery(BaseModel):
+    tz: Annotated[
+        str,
+        Field(max_length=64, min_length=1, pattern='^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$'),
+    ] = 'UTC'
+
+
+class ListTagsParametersQuery(BaseModel):
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    offset: Annotated[int, Field(ge=0, le=2147483647)] = 0
+
+
 class Problem(BaseModel):
     """
     An RFC 9457 problem details document.

@@ -117,7 +117,7 @@ def test_statement_timeout_bounds_every_query(database_url: str) -> None:
     app = create_app(make_settings(database_url, db_statement_timeout_ms=300))
     started = time.monotonic()
     with pytest.raises(DatabaseUnavailable):
-        app.state.db._run(lambda session: session.execute(text("SELECT pg_sleep(5)")))
+        asyncio.run(app.state.db.run_core(lambda c: c.execute(text("SELECT pg_sleep(5)"))))
     assert time.monotonic() - started < 2
     app.state.db.dispose()
 

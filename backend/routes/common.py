@@ -1,9 +1,11 @@
 """What every route module shares: JSON responses and the per-user unit of work."""
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
+from pydantic_core import to_json
+from sqlalchemy import Connection
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,6 +27,18 @@ def json_response(
     )
 
 
+def json_content(
+    content: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """Dicts already in a generated model's shape (backend.tasks.row_to_api…) to JSON, as the
+    model would serialise them, without validating our own output again: a fifth of a list
+    request's CPU went to TaskPage validation and its dump (tests/test_response_shapes.py
+    checks every shape against the models, and the contract test every response)."""
+    return Response(
+        to_json(content), status_code=status, media_type="application/json", headers=headers
+    )
+
+
 def database(request: Request) -> Database:
     return request.app.state.db  # type: ignore[no-any-return]
 
@@ -42,10 +56,22 @@ async def run_as_user(
 
 
 async def run_checked(request: Request, identity: Identity, work: Callable[[Session], T]) -> T:
-    """run_as_user for work that needs no User object: a lighter user check."""
+    """run_as_user for ORM work that needs no User object: a lighter user check."""
 
     def unit(session: Session) -> T:
-        users.check_user(session, identity)
+        users.check_user(session.connection(), identity)
         return work(session)
 
     return await database(request).run(unit)
+
+
+async def run_checked_core(
+    request: Request, identity: Identity, work: Callable[[Connection], T]
+) -> T:
+    """run_checked on a Core connection (reads, inserts): no ORM session."""
+
+    def unit(connection: Connection) -> T:
+        users.check_user(connection, identity)
+        return work(connection)
+
+    return await database(request).run_core(unit)

@@ -1,32 +1,28 @@
 """/api/{user_id}/tasks…: HTTP in, generated models out. Rules live in backend.tasks."""
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Request
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from backend import etags, task_input, tasks
+from backend import etags, query, task_input, tasks
 from backend.auth import CurrentUser, Identity
 from backend.body import parse_body
 from backend.errors import ApiError
 from backend.models import Task as TaskRow
-from backend.routes.common import json_response, run_checked
+from backend.routes.common import json_content, json_response, run_checked, run_checked_core
 from generated.models import (
-    Priority,
-    SortOrder,
-    Task,
+    GetTaskStatsParametersQuery,
+    ListTasksParametersQuery,
     TaskCompletion,
     TaskCreate,
-    TaskPage,
     TaskPatch,
     TaskReplace,
-    TaskSort,
     TaskStats,
-    TaskStatusFilter,
 )
 
 INT64_MAX = 2**63 - 1
@@ -37,10 +33,10 @@ IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
 
 def _task_response(
-    row: TaskRow, status: int = 200, headers: dict[str, str] | None = None
+    task: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    task = Task.model_validate(tasks.to_api(row))
-    return json_response(task, status, {"ETag": task.etag, **(headers or {})})
+    """A Task (from tasks.to_api or tasks.row_to_api), its ETag in the header too."""
+    return json_content(task, status, {"ETag": task["etag"], **(headers or {})})
 
 
 def _not_found(task_id: int) -> ApiError:
@@ -53,44 +49,18 @@ async def _task_or_404(
     row = await run_checked(request, identity, work)
     if row is None:
         raise _not_found(task_id)
-    return _task_response(row)
+    return _task_response(tasks.to_api(row))
 
 
 @router.get("", status_code=200)
-async def list_tasks(
-    request: Request,
-    identity: CurrentUser,
-    status: Annotated[TaskStatusFilter, Query()] = TaskStatusFilter.all,
-    priority: Annotated[list[Priority] | None, Query(max_length=3)] = None,
-    tag: Annotated[list[str] | None, Query()] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[^\u0000]*$")] = None,
-    due_before: Annotated[str | None, Query()] = None,
-    due_after: Annotated[str | None, Query()] = None,
-    overdue: Annotated[str | None, Query()] = None,
-    sort: Annotated[TaskSort, Query()] = TaskSort.created_at,
-    order: Annotated[SortOrder, Query()] = SortOrder.desc,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-) -> Response:
-    query = tasks.ListQuery(
-        status=status,
-        priorities=tuple(sorted({tasks.PRIORITY_RANKS[p] for p in priority or ()})),
-        tags=task_input.tag_filter(tag),
-        q=q,
-        due_before=task_input.moment(due_before, "due_before"),
-        due_after=task_input.moment(due_after, "due_after"),
-        overdue=task_input.boolean(overdue, "overdue"),
-        sort=sort,
-        order=order,
+async def list_tasks(request: Request, identity: CurrentUser) -> Response:
+    params = query.parameters(request, ListTasksParametersQuery)
+    filters = task_input.list_query(params)
+    limit, offset = params.limit, params.offset
+    items, total = await run_checked_core(
+        request, identity, lambda c: tasks.list_tasks(c, identity.user_id, filters, limit, offset)
     )
-    rows, total = await run_checked(
-        request, identity, lambda s: tasks.list_tasks(s, identity.user_id, query, limit, offset)
-    )
-    # One validation for the whole page (pydantic-core loops over the rows).
-    page = TaskPage.model_validate(
-        {"items": rows, "total": total, "limit": limit, "offset": offset}
-    )
-    return json_response(page)
+    return json_content({"items": items, "total": total, "limit": limit, "offset": offset})
 
 
 @router.post("", status_code=201)
@@ -98,22 +68,20 @@ async def create_task(request: Request, identity: CurrentUser) -> Response:
     body = await parse_body(request, TaskCreate)
     assert body is not None
     fields = task_input.fields(body)
-    row = await run_checked(
-        request, identity, lambda s: tasks.create_task(s, identity.user_id, fields)
+    row = await run_checked_core(
+        request, identity, lambda c: tasks.create_task(c, identity.user_id, fields)
     )
     location = f"/api/{quote(identity.user_id, safe='')}/tasks/{row.id}"
-    return _task_response(row, 201, {"Location": location})
+    return _task_response(tasks.row_to_api(row), 201, {"Location": location})
 
 
 # Before /{task_id}: "stats" is not a task id.
 @router.get("/stats", status_code=200)
-async def task_stats(
-    request: Request,
-    identity: CurrentUser,
-    tz: Annotated[str, Query(min_length=1, max_length=64)] = "UTC",
-) -> Response:
-    zone = task_input.time_zone(tz)
-    counts = await run_checked(request, identity, lambda s: tasks.stats(s, identity.user_id, zone))
+async def task_stats(request: Request, identity: CurrentUser) -> Response:
+    zone = task_input.time_zone(query.parameters(request, GetTaskStatsParametersQuery).tz)
+    counts = await run_checked_core(
+        request, identity, lambda c: tasks.stats(c, identity.user_id, zone)
+    )
     return json_response(TaskStats.model_validate(counts))
 
 
@@ -130,15 +98,15 @@ async def get_task(
     task_id: TaskId,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response:
-    row = await run_checked(
-        request, identity, lambda s: tasks.get_task(s, identity.user_id, task_id)
+    row = await run_checked_core(
+        request, identity, lambda c: tasks.get_task(c, identity.user_id, task_id)
     )
     if row is None:
         raise _not_found(task_id)
     current = tasks.etag_of(row)
     if if_none_match is not None and etags.if_none_match(if_none_match, current):
         return Response(status_code=304, headers={"ETag": current})
-    return _task_response(row)
+    return _task_response(tasks.row_to_api(row))
 
 
 @router.put("/{task_id}", status_code=200)
