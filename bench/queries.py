@@ -293,7 +293,8 @@ class _EmptyResult:
 
 
 class RecordingSession:
-    """Stands in for a Session: records the statements a backend function executes."""
+    """Stands in for a Connection (or a Session): records the statements a backend function
+    executes."""
 
     def __init__(self) -> None:
         self.statements: list[Any] = []
@@ -319,32 +320,16 @@ def compile_sql(statement: Any) -> str:
 
 def list_query(params: Params) -> Any:
     """The backend's ListQuery for a case's parameters, as routes/tasks.py builds it."""
-    from backend import tasks
-    from generated.models import SortOrder, TaskSort, TaskStatusFilter
+    from backend import task_input
+    from generated.models import ListTasksParametersQuery
 
-    values: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
     for key, value in params:
-        values.setdefault(key, []).append(value)
-
-    def one(key: str) -> str | None:
-        return values[key][0] if key in values else None
-
-    def moment(key: str) -> datetime | None:
-        text = one(key)
-        return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
-
-    overdue = one("overdue")
-    return tasks.ListQuery(
-        status=TaskStatusFilter(one("status") or "all"),
-        priorities=tuple(sorted({tasks.PRIORITY_RANKS[p] for p in values.get("priority", [])})),
-        tags=tuple(values.get("tag", [])),
-        q=one("q"),
-        due_before=moment("due_before"),
-        due_after=moment("due_after"),
-        overdue=None if overdue is None else overdue == "true",
-        sort=TaskSort(one("sort") or "created_at"),
-        order=SortOrder(one("order") or "desc"),
-    )
+        if key in ("priority", "tag"):  # the repeatable ones
+            values.setdefault(key, []).append(value)
+        else:
+            values[key] = value
+    return task_input.list_query(ListTasksParametersQuery.model_validate(values))
 
 
 def statements_for(
