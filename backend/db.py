@@ -20,7 +20,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.functions import FunctionElement
@@ -31,6 +30,10 @@ from starlette.concurrency import run_in_threadpool
 from backend.config import Settings
 
 T = TypeVar("T")
+
+
+class StaleRow(Exception):
+    """A row changed between this unit of work's read and its conditional write."""
 
 
 class DatabaseUnavailable(Exception):
@@ -192,17 +195,11 @@ class Database:
         self._slots = asyncio.Semaphore(slots) if slots else None
 
     def _core_unit(self, work: Callable[[Connection], T]) -> T:
-        with self.engine.begin() as connection:
-            return work(connection)
-
-    def _session_unit(self, work: Callable[[Session], T]) -> T:
         for attempt in range(1, STALE_ATTEMPTS + 1):
             try:
-                with Session(self.engine, expire_on_commit=False) as session:
-                    result = work(session)
-                    session.commit()
-                    return result
-            except StaleDataError:
+                with self.engine.begin() as connection:
+                    return work(connection)
+            except StaleRow:
                 # A row changed between this unit's read and its versioned UPDATE (SQLite has
                 # no row locks): run the unit again on fresh data, where an If-Match check
                 # now fails (412) or the last write wins.
@@ -210,13 +207,19 @@ class Database:
                     raise
         raise AssertionError("unreachable")
 
+    def _session_unit(self, work: Callable[[Session], T]) -> T:
+        with Session(self.engine, expire_on_commit=False) as session:
+            result = work(session)
+            session.commit()
+            return result
+
     async def run_core(self, work: Callable[[Connection], T]) -> T:
-        """For reads and plain inserts: no ORM session, its identity map and flush (a
-        quarter of the database time of a list request)."""
+        """The task operations: Core statements on one connection, no ORM session, identity
+        map or flush (a quarter of the database time of a list request)."""
         return await self._call(self._core_unit, work)
 
     async def run(self, work: Callable[[Session], T]) -> T:
-        """For read-modify-write units: ORM objects with versioned updates."""
+        """The account operations, with ORM objects."""
         return await self._call(self._session_unit, work)
 
     async def _call(self, unit: Callable[[Callable[[Any], T]], T], work: Callable[[Any], T]) -> T:

@@ -130,9 +130,6 @@ class Task(SQLModel, table=True):
         # Never hand out the id of a deleted task again (SQLite would reuse the highest one).
         {"sqlite_autoincrement": True},
     )
-    # Optimistic concurrency: every UPDATE says `WHERE version = <read value>` and bumps it,
-    # so a write based on a stale read fails (StaleDataError) instead of being lost.
-    __mapper_args__ = {"version_id_col": _VERSION}
 
     id: int | None = _column(IdType, primary_key=True, autoincrement=True)
     user_id: str = _column(
@@ -155,7 +152,10 @@ class Task(SQLModel, table=True):
     # Set once, when completing the task created its next occurrence; no foreign key, so
     # deleting that occurrence does not change this task (nor its ETag).
     next_occurrence_id: int | None = _column(IdType, nullable=True)
-    version: int = Field(sa_column=_VERSION)  # the ETag's counter
+    # The ETag's counter. Optimistic concurrency: every UPDATE says `WHERE version = <read
+    # value>` and bumps it (backend.tasks._apply), so a write based on a stale read fails
+    # instead of being lost.
+    version: int = Field(sa_column=_VERSION)
     created_at: datetime = _column(UTCDateTime(), nullable=False)
     updated_at: datetime = _column(UTCDateTime(), nullable=False)
 

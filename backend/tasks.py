@@ -18,12 +18,12 @@ from sqlalchemy import (
     insert,
     not_,
     or_,
+    update,
 )
-from sqlalchemy.orm.exc import StaleDataError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from backend import etags, recurrence, tags
-from backend.db import contains_text, like_pattern, lower_text, utcnow
+from backend.db import StaleRow, contains_text, like_pattern, lower_text, utcnow
 from backend.models import Task
 from generated.models import SortOrder, TaskSort, TaskStatusFilter
 
@@ -60,31 +60,6 @@ class ListQuery:
     overdue: bool | None = None
     sort: TaskSort = TaskSort.created_at
     order: SortOrder = SortOrder.desc
-
-
-def to_api(task: Task) -> dict[str, Any]:
-    """A stored task (ORM object) as the contract's Task."""
-    frequency = task.recurrence_frequency
-    return {
-        "id": task.id,
-        "user_id": task.user_id,
-        "title": task.title,
-        "description": task.description,
-        "completed": task.completed,
-        "completed_at": task.completed_at,
-        "priority": PRIORITY_NAMES[task.priority],
-        "tags": task.tag_names,
-        "due_at": task.due_at,
-        "recurrence": (
-            None
-            if frequency is None
-            else {"frequency": frequency, "interval": task.recurrence_interval}
-        ),
-        "next_occurrence_id": task.next_occurrence_id,
-        "etag": etags.etag(task.id, task.version),
-        "created_at": task.created_at,
-        "updated_at": task.updated_at,
-    }
 
 
 _ROW_ORDER = (
@@ -318,10 +293,6 @@ def stats(connection: Connection, user_id: str, zone: tzinfo) -> dict[str, Any]:
 # --- single tasks ---
 
 
-def _owned(user_id: str, task_id: int) -> Any:
-    return select(Task).where(col(Task.user_id) == user_id, col(Task.id) == task_id)
-
-
 def _next_timestamp(previous: datetime) -> datetime:
     # updated_at must move forward on every change, even within one clock tick.
     return max(utcnow(), previous + timedelta(microseconds=1))
@@ -386,123 +357,142 @@ def _insert(connection: Connection, values: dict[str, Any]) -> Any:
     return row
 
 
-def _locked(session: Session, user_id: str, task_id: int, if_match: str | None) -> Task | None:
+_LOCK = _GET.with_for_update()
+# SET: the columns named in the parameters (see _apply), the version one up from the one read.
+_UPDATE = (
+    update(Task)
+    .where(col(Task.id) == bindparam("task_id"), col(Task.version) == bindparam("read_version"))
+    .returning(*_COLUMNS)
+)
+
+
+def _locked(connection: Connection, user_id: str, task_id: int, if_match: str | None) -> Any:
     # Row lock on PostgreSQL so concurrent read-modify-writes serialise; SQLite has none,
     # and there the version check of the UPDATE catches a concurrent change instead.
-    task = session.exec(_owned(user_id, task_id).with_for_update()).first()
-    if task is not None and if_match is not None:
-        etags.require_match(if_match, etag_of(task), task_id)
-    return task
+    row = connection.execute(_LOCK, {"user_id": user_id, "task_id": task_id}).first()
+    if row is not None and if_match is not None:
+        etags.require_match(if_match, etag_of(row), task_id)
+    return row
 
 
-def _rule(task: Task) -> Rule | None:
-    if task.recurrence_frequency is None:
+def _rule(task: dict[str, Any]) -> Rule | None:
+    if task["recurrence_frequency"] is None:
         return None
-    assert task.recurrence_interval is not None
-    return Rule(task.recurrence_frequency, task.recurrence_interval)
+    return Rule(task["recurrence_frequency"], task["recurrence_interval"])
 
 
-def _set(task: Task, field: str, value: Any) -> bool:
-    """Store one editable field; True when the stored value changed."""
+def _set(task: dict[str, Any], field: str, value: Any) -> None:
+    """Store one editable field in `task` (column → value)."""
     if field == "recurrence":
-        if _rule(task) == value:
-            return False
-        task.recurrence_frequency = value.frequency if value else None
-        task.recurrence_interval = value.interval if value else None
-        return True
-    column = "tag_names" if field == "tags" else field
-    if field == "tags":
-        value = list(value)
-    if getattr(task, column) == value:
-        return False
-    setattr(task, column, value)
-    return True
+        task["recurrence_frequency"] = value.frequency if value else None
+        task["recurrence_interval"] = value.interval if value else None
+    elif field == "tags":
+        task["tag_names"] = list(value)
+    else:
+        task[field] = value
 
 
-def _apply(session: Session, task: Task, changes: dict[str, Any]) -> Task:
-    """Set editable fields; updated_at (and the version, hence the ETag) move only if a
-    stored value actually changed. Completing a recurring task creates its next occurrence."""
+def _apply(connection: Connection, row: Any, changes: dict[str, Any]) -> Any:
+    """Set editable fields; updated_at and the version (hence the ETag) move only if a
+    stored value actually changed. Completing a recurring task creates its next occurrence.
+    One UPDATE … WHERE version = <the one read>: a concurrent change in between (possible
+    on SQLite, which has no row locks) raises StaleRow and the unit of work runs again."""
     unknown = changes.keys() - EDITABLE_FIELDS
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
-    changed = {field for field, value in changes.items() if _set(task, field, value)}
+    stored: dict[str, Any] = row._asdict()
+    task = dict(stored)
+    for field, value in changes.items():
+        _set(task, field, value)
+    changed = {column for column, value in task.items() if stored[column] != value}
     if not changed:
-        return task
-    now = _next_timestamp(task.updated_at)
-    if changed & {"due_at", "recurrence"}:
-        task.recurrence_day = _month_day(task.due_at, _rule(task))
-    if "tags" in changed:
-        assert task.id is not None
-        tags.link(session.connection(), task.user_id, task.id, task.tag_names)
+        return row
+    now = _next_timestamp(stored["updated_at"])
+    if changed & {"due_at", "recurrence_frequency", "recurrence_interval"}:
+        task["recurrence_day"] = _month_day(task["due_at"], _rule(task))
+    if "tag_names" in changed:
+        tags.link(connection, task["user_id"], task["id"], task["tag_names"])
     if "completed" in changed:
-        task.completed_at = now if task.completed else None
-        if task.completed and task.next_occurrence_id is None:
-            task.next_occurrence_id = _create_next_occurrence(session, task, now)
-    task.updated_at = now
-    session.flush()
-    return task
+        task["completed_at"] = now if task["completed"] else None
+        if task["completed"] and task["next_occurrence_id"] is None:
+            task["next_occurrence_id"] = _create_next_occurrence(connection, task, now)
+    task["updated_at"] = now
+    task["version"] = stored["version"] + 1
+    values = {column: value for column, value in task.items() if stored[column] != value}
+    updated = connection.execute(
+        _UPDATE, {"task_id": stored["id"], "read_version": stored["version"], **values}
+    ).first()
+    if updated is None:
+        raise StaleRow(f"task {stored['id']} changed after it was read")
+    return updated
 
 
-def _create_next_occurrence(session: Session, task: Task, now: datetime) -> int | None:
+def _create_next_occurrence(
+    connection: Connection, task: dict[str, Any], now: datetime
+) -> int | None:
     rule = _rule(task)
     if rule is None:
         return None
-    previous = task.due_at or now
-    due_at = recurrence.next_due(previous, rule.frequency, rule.interval, task.recurrence_day)
+    previous = task["due_at"] or now
+    day = task["recurrence_day"]
+    due_at = recurrence.next_due(previous, rule.frequency, rule.interval, day)
     if due_at is None:
         return None  # past the year 9999: the series ends
     successor = _insert(
-        session.connection(),
+        connection,
         {
-            "user_id": task.user_id,
-            "title": task.title,
-            "description": task.description,
-            "priority": task.priority,
-            "tag_names": list(task.tag_names),
+            "user_id": task["user_id"],
+            "title": task["title"],
+            "description": task["description"],
+            "priority": task["priority"],
+            "tag_names": list(task["tag_names"]),
             "due_at": due_at,
             "recurrence_frequency": rule.frequency,
             "recurrence_interval": rule.interval,
-            "recurrence_day": task.recurrence_day or _month_day(due_at, rule),
+            "recurrence_day": day or _month_day(due_at, rule),
             "created_at": now,
             "updated_at": now,
         },
     )
-    return successor.id
+    return int(successor.id)
 
 
 def update_task(
-    session: Session,
+    connection: Connection,
     user_id: str,
     task_id: int,
     changes: dict[str, Any],
     if_match: str | None = None,
-) -> Task | None:
-    task = _locked(session, user_id, task_id, if_match)
-    return None if task is None else _apply(session, task, changes)
+) -> Any:
+    """The updated task as a Core row (see row_to_api), or None when there is no such task."""
+    row = _locked(connection, user_id, task_id, if_match)
+    return None if row is None else _apply(connection, row, changes)
 
 
 def set_completion(
-    session: Session,
+    connection: Connection,
     user_id: str,
     task_id: int,
     completed: bool | None,
     if_match: str | None = None,
-) -> Task | None:
-    """Set `completed`, or flip it when `completed` is None."""
-    task = _locked(session, user_id, task_id, if_match)
-    if task is None:
+) -> Any:
+    """Set `completed`, or flip it when `completed` is None (a Core row, or None)."""
+    row = _locked(connection, user_id, task_id, if_match)
+    if row is None:
         return None
-    target = (not task.completed) if completed is None else completed
-    return _apply(session, task, {"completed": target})
+    target = (not row.completed) if completed is None else completed
+    return _apply(connection, row, {"completed": target})
 
 
-def delete_task(session: Session, user_id: str, task_id: int, if_match: str | None = None) -> bool:
+def delete_task(
+    connection: Connection, user_id: str, task_id: int, if_match: str | None = None
+) -> bool:
     statement = delete(Task).where(col(Task.user_id) == user_id, col(Task.id) == task_id)
     if if_match is None:
-        return session.execute(statement).rowcount > 0
-    task = _locked(session, user_id, task_id, if_match)
-    if task is None:
+        return connection.execute(statement).rowcount > 0
+    row = _locked(connection, user_id, task_id, if_match)
+    if row is None:
         return False
-    if session.execute(statement.where(col(Task.version) == task.version)).rowcount == 0:
-        raise StaleDataError("task changed between the If-Match check and the delete")
+    if connection.execute(statement.where(col(Task.version) == row.version)).rowcount == 0:
+        raise StaleRow("task changed between the If-Match check and the delete")
     return True

@@ -1,5 +1,7 @@
-"""Concurrent writers on one task, over TCP against a real server on PostgreSQL: If-Match
-lets exactly one of them win, and without it no write is lost."""
+"""Concurrent writers on one task, over TCP against a real server: If-Match lets exactly
+one of them win, and without it no write is lost. On PostgreSQL the writers queue on the
+row lock; on SQLite (no row locks) the versioned UPDATE of a writer that read a stale row
+matches nothing and its unit of work runs again (backend.db.StaleRow)."""
 
 import threading
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ from sqlalchemy import create_engine, text
 
 from backend.auth import TokenVerifier
 from backend.config import Settings
-from backend.db import is_sqlite, normalise_url
+from backend.db import normalise_url
 from tests.databases import fresh_database
 from tests.live_server import live_server
 
@@ -28,8 +30,6 @@ class Api:
 
 @pytest.fixture(scope="module")
 def api(database_url: str) -> Iterator[Api]:
-    if is_sqlite(database_url):
-        pytest.skip("concurrent writers need PostgreSQL: runs with TEST_DATABASE_URL (CI)")
     with fresh_database("tasks_concurrency") as url, live_server(url) as server:
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None, database_url=url, better_auth_secret=server.env["BETTER_AUTH_SECRET"]

@@ -55,20 +55,9 @@ async def run_as_user(
     return await database(request).run(unit)
 
 
-async def run_checked(request: Request, identity: Identity, work: Callable[[Session], T]) -> T:
-    """run_as_user for ORM work that needs no User object: a lighter user check."""
-
-    def unit(session: Session) -> T:
-        users.check_user(session.connection(), identity)
-        return work(session)
-
-    return await database(request).run(unit)
-
-
-async def run_checked_core(
-    request: Request, identity: Identity, work: Callable[[Connection], T]
-) -> T:
-    """run_checked on a Core connection (reads, inserts): no ORM session."""
+async def run_checked(request: Request, identity: Identity, work: Callable[[Connection], T]) -> T:
+    """One unit of work on a Core connection (the task operations) for the token's user:
+    created on first sight, 401 for a revoked token, checked in one indexed query."""
 
     def unit(connection: Connection) -> T:
         users.check_user(connection, identity)

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Path, Request
-from sqlmodel import Session
+from sqlalchemy import Connection
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -13,8 +13,7 @@ from backend import etags, query, task_input, tasks
 from backend.auth import CurrentUser, Identity
 from backend.body import parse_body
 from backend.errors import ApiError
-from backend.models import Task as TaskRow
-from backend.routes.common import json_content, json_response, run_checked, run_checked_core
+from backend.routes.common import json_content, json_response, run_checked
 from generated.models import (
     GetTaskStatsParametersQuery,
     ListTasksParametersQuery,
@@ -35,7 +34,7 @@ IfMatch = Annotated[str | None, Header(alias="If-Match")]
 def _task_response(
     task: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    """A Task (from tasks.to_api or tasks.row_to_api), its ETag in the header too."""
+    """A Task (from tasks.row_to_api), its ETag in the header too."""
     return json_content(task, status, {"ETag": task["etag"], **(headers or {})})
 
 
@@ -44,12 +43,12 @@ def _not_found(task_id: int) -> ApiError:
 
 
 async def _task_or_404(
-    request: Request, identity: Identity, task_id: int, work: Callable[[Session], TaskRow | None]
+    request: Request, identity: Identity, task_id: int, work: Callable[[Connection], Any]
 ) -> Response:
     row = await run_checked(request, identity, work)
     if row is None:
         raise _not_found(task_id)
-    return _task_response(tasks.to_api(row))
+    return _task_response(tasks.row_to_api(row))
 
 
 @router.get("", status_code=200)
@@ -57,7 +56,7 @@ async def list_tasks(request: Request, identity: CurrentUser) -> Response:
     params = query.parameters(request, ListTasksParametersQuery)
     filters = task_input.list_query(params)
     limit, offset = params.limit, params.offset
-    items, total = await run_checked_core(
+    items, total = await run_checked(
         request, identity, lambda c: tasks.list_tasks(c, identity.user_id, filters, limit, offset)
     )
     return json_content({"items": items, "total": total, "limit": limit, "offset": offset})
@@ -68,7 +67,7 @@ async def create_task(request: Request, identity: CurrentUser) -> Response:
     body = await parse_body(request, TaskCreate)
     assert body is not None
     fields = task_input.fields(body)
-    row = await run_checked_core(
+    row = await run_checked(
         request, identity, lambda c: tasks.create_task(c, identity.user_id, fields)
     )
     location = f"/api/{quote(identity.user_id, safe='')}/tasks/{row.id}"
@@ -79,9 +78,7 @@ async def create_task(request: Request, identity: CurrentUser) -> Response:
 @router.get("/stats", status_code=200)
 async def task_stats(request: Request, identity: CurrentUser) -> Response:
     zone = task_input.time_zone(query.parameters(request, GetTaskStatsParametersQuery).tz)
-    counts = await run_checked_core(
-        request, identity, lambda c: tasks.stats(c, identity.user_id, zone)
-    )
+    counts = await run_checked(request, identity, lambda c: tasks.stats(c, identity.user_id, zone))
     return json_response(TaskStats.model_validate(counts))
 
 
@@ -98,7 +95,7 @@ async def get_task(
     task_id: TaskId,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response:
-    row = await run_checked_core(
+    row = await run_checked(
         request, identity, lambda c: tasks.get_task(c, identity.user_id, task_id)
     )
     if row is None:
@@ -120,7 +117,7 @@ async def replace_task(
         request,
         identity,
         task_id,
-        lambda s: tasks.update_task(s, identity.user_id, task_id, changes, if_match),
+        lambda c: tasks.update_task(c, identity.user_id, task_id, changes, if_match),
     )
 
 
@@ -135,7 +132,7 @@ async def update_task(
         request,
         identity,
         task_id,
-        lambda s: tasks.update_task(s, identity.user_id, task_id, changes, if_match),
+        lambda c: tasks.update_task(c, identity.user_id, task_id, changes, if_match),
     )
 
 
@@ -144,7 +141,7 @@ async def delete_task(
     request: Request, identity: CurrentUser, task_id: TaskId, if_match: IfMatch = None
 ) -> Response:
     deleted = await run_checked(
-        request, identity, lambda s: tasks.delete_task(s, identity.user_id, task_id, if_match)
+        request, identity, lambda c: tasks.delete_task(c, identity.user_id, task_id, if_match)
     )
     if not deleted:
         raise _not_found(task_id)
@@ -161,5 +158,5 @@ async def complete_task(
         request,
         identity,
         task_id,
-        lambda s: tasks.set_completion(s, identity.user_id, task_id, completed, if_match),
+        lambda c: tasks.set_completion(c, identity.user_id, task_id, completed, if_match),
     )
