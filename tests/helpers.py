@@ -2,6 +2,7 @@
 
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from jose import jwt
@@ -10,6 +11,9 @@ from sqlalchemy import Engine, text
 from backend.config import Settings
 
 SECRET = "test-secret-" + secrets.token_hex(24)
+
+# The make_task fixture (conftest.py): creates a task through the API, returns its body.
+MakeTask = Callable[..., dict[str, Any]]
 
 # Every property of the contract's Task, each always present in a response.
 TASK_FIELDS = {

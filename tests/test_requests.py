@@ -1,6 +1,6 @@
 """Malformed requests: strict JSON, media types, body size, methods, unknown paths."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -9,9 +9,8 @@ from sqlalchemy import Engine
 
 from backend.errors import PATTERN_MESSAGES
 from backend.spec import Spec
-from tests.helpers import assert_problem, auth, count_rows
+from tests.helpers import MakeTask, assert_problem, auth, count_rows
 
-MakeTask = Callable[..., dict[str, Any]]
 JSON = {"Content-Type": "application/json"}
 
 

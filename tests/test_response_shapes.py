@@ -9,9 +9,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from generated.models import Task, TaskPage
-from tests.helpers import auth
-
-MakeTask = Any
+from tests.helpers import MakeTask, auth
 
 FULL_TASK = {
     "title": '  Ünïcode ☕ "quoted" \\ title  ',

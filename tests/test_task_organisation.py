@@ -11,9 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from tests.helpers import TASK_FIELDS, assert_problem, auth, count_rows
+from tests.helpers import TASK_FIELDS, MakeTask, assert_problem, auth, count_rows
 
-MakeTask = Callable[..., dict[str, Any]]
 Params = dict[str, Any] | list[tuple[str, Any]]
 
 RANK = {"low": 1, "medium": 2, "high": 3}

@@ -1,6 +1,5 @@
 """Task operations through HTTP: status codes, bodies, headers and what is stored."""
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -8,9 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from tests.helpers import TASK_FIELDS, assert_problem, auth, count_rows
-
-MakeTask = Callable[..., dict[str, Any]]
+from tests.helpers import TASK_FIELDS, MakeTask, assert_problem, auth, count_rows
 
 
 def _ts(value: str) -> datetime:
