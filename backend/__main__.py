@@ -3,9 +3,9 @@
 import argparse
 import sys
 
-from backend.auth import TokenVerifier
 from backend.config import ConfigurationError, load_settings
 from backend.db import create_db_engine
+from backend.identity.tokens import TokenVerifier
 from backend.migrate import upgrade
 
 

@@ -9,13 +9,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse, Response
 
-from backend.auth import TokenVerifier
 from backend.config import Settings, load_settings
 from backend.db import Database, create_db_engine
-from backend.errors import install_error_handlers
-from backend.middleware import BodySizeLimit
-from backend.observability import RequestContext, configure_logging, metrics_response
-from backend.routes import health, tags, tasks, users
+from backend.http.middleware import BodySizeLimit
+from backend.http.observability import RequestContext, configure_logging, metrics_response
+from backend.http.problems import install_error_handlers
+from backend.identity.tokens import TokenVerifier
+from backend.routes import accounts, health, tags, tasks
 from backend.spec import Spec
 
 
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.openapi = lambda: document  # type: ignore[method-assign]
+    app.openapi = lambda: document  # type: ignore[method-assign]  # serve the contract as is
     app.state.settings = settings
     app.state.db = db
     app.state.token_verifier = TokenVerifier(settings)
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
     app.include_router(health.router)
     app.include_router(tasks.router)
     app.include_router(tags.router)
-    app.include_router(users.router)
+    app.include_router(accounts.router)
     install_error_handlers(app, spec)
 
     app.add_middleware(BodySizeLimit)

@@ -1,19 +1,23 @@
-"""The contract, loaded once from openapi.yaml."""
+"""The contract, loaded once from the openapi.yaml packaged with the code (a wheel carries
+it too: backend/openapi.yaml is the repository's top-level file)."""
 
 import re
 from functools import cached_property
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import yaml
 
-SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
+def contract_bytes() -> bytes:
+    return resources.files("backend").joinpath("openapi.yaml").read_bytes()
+
+
 class Spec:
-    def __init__(self, path: Path = SPEC_PATH) -> None:
-        self.raw = path.read_bytes()
+    def __init__(self, raw: bytes | None = None) -> None:
+        self.raw = contract_bytes() if raw is None else raw
         self.document: dict[str, Any] = yaml.safe_load(self.raw)
 
     @cached_property

@@ -2,7 +2,7 @@
 
 # The spaces openapi.yaml's Title, Name and TagName patterns name: exactly these are trimmed
 # (str.strip() would also take U+001C to U+001F, which the contract treats as control
-# characters).
+# characters). tests/test_text.py holds this to the contract's pattern.
 TEXT_SPACES = (
     " \u0085\u00a0\u1680"
     + "".join(map(chr, range(0x2000, 0x200B)))

@@ -11,10 +11,9 @@ sets small against large and flags a case when the heavy user's p50 at large is 
 p50 grows more than 2x from small to large.
 
 Then EXPLAIN (ANALYZE, BUFFERS) of the statements the API runs for the heavy user on the
-large database: the list statements from backend.tasks.page_statement / count_statement,
-the stats and tags statements captured from backend.tasks.stats / backend.tags.list_tags
-with a recording session (hand-written SQL mirroring them when those are missing). The
-indexes each plan reads go into the report; full plans into reports/bench-queries-plans.txt
+large database: the very statements the routes execute (backend.tasks.listing.statements,
+listing.STATS, tags.PAGE / tags.COUNT) with each case's values bound. The indexes each plan
+reads go into the report; full plans into reports/bench-queries-plans.txt
 (and on stdout with --explain).
 
 Usage: python -m bench.queries [--explain] [--explain-only]
@@ -37,7 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -212,8 +211,8 @@ def subjects(url: str) -> list[Subject]:
 
 
 def token_for(secret: str, url: str, user_id: str) -> str:
-    from backend.auth import TokenVerifier
     from backend.config import Settings
+    from backend.identity.tokens import TokenVerifier
 
     settings = Settings(  # the server's settings, so its verifier accepts the token
         _env_file=None,  # type: ignore[call-arg]
@@ -264,51 +263,6 @@ def run_size(
 # --- EXPLAIN ------------------------------------------------------------------------------
 
 
-class _EmptyResult:
-    """What a recorded statement 'returns': no rows, zero counts."""
-
-    def all(self) -> list[Any]:
-        return []
-
-    def first(self) -> None:
-        return None
-
-    def scalar_one(self) -> int:
-        return 0
-
-    def scalar(self) -> int:
-        return 0
-
-    def scalars(self) -> "_EmptyResult":
-        return self
-
-    def mappings(self) -> "_EmptyResult":
-        return self
-
-    def tuples(self) -> "_EmptyResult":
-        return self
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(())
-
-
-class RecordingSession:
-    """Stands in for a Connection (or a Session): records the statements a backend function
-    executes."""
-
-    def __init__(self) -> None:
-        self.statements: list[Any] = []
-
-    def connection(self) -> "RecordingSession":
-        return self
-
-    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> _EmptyResult:
-        self.statements.append(statement)
-        return _EmptyResult()
-
-    exec = execute
-
-
 def compile_sql(statement: Any) -> str:
     from sqlalchemy.dialects import postgresql
 
@@ -320,7 +274,7 @@ def compile_sql(statement: Any) -> str:
 
 def list_query(params: Params) -> Any:
     """The backend's ListQuery for a case's parameters, as routes/tasks.py builds it."""
-    from backend import task_input
+    from backend.tasks import input as task_input
     from generated.models import ListTasksParametersQuery
 
     values: dict[str, Any] = {}
@@ -335,11 +289,10 @@ def list_query(params: Params) -> Any:
 def statements_for(
     case: Case, user_id: str, now: datetime, cur: Any = None
 ) -> tuple[list[tuple[str, str]], str]:
-    """(label, SQL) pairs the API runs for `case`, and where they came from: the listing's
-    statement builders, else statements recorded from the function the route calls."""
-    from backend import tags, tasks
+    """(label, SQL) pairs the API runs for `case`, and the module they come from: the very
+    statements the route executes, with the case's values bound."""
+    from backend.tasks import listing, tags
 
-    session = RecordingSession()
     if case.endpoint == "tasks":
         query = list_query(case.params)
         offset = int(dict(case.params).get("offset", "0"))
@@ -347,20 +300,22 @@ def statements_for(
             # As list_tasks does: the tag ids first, then the listing with literal ids.
             cur.execute(compile_sql(tags.ids_statement(user_id, query.tags)), ())
             query = dataclasses.replace(query, tag_ids=tuple(row[0] for row in cur.fetchall()))
-        if hasattr(tasks, "page_statement") and hasattr(tasks, "count_statement"):
-            return [
-                ("page", compile_sql(tasks.page_statement(user_id, query, 20, offset, now))),
-                ("count", compile_sql(tasks.count_statement(user_id, query, now))),
-            ], "backend.tasks.page_statement/count_statement"
-        tasks.list_tasks(session, user_id, query, 20, offset)  # type: ignore[arg-type]
-        source = "recorded from backend.tasks.list_tasks (no count: it saw no rows)"
-    elif case.endpoint == "tasks/stats":
-        tasks.stats(session, user_id, UTC)  # type: ignore[arg-type]
-        source = "recorded from backend.tasks.stats"
-    else:
-        tags.list_tags(session, user_id, 100, 0)  # type: ignore[arg-type]
-        source = "recorded from backend.tags.list_tags"
-    return [(case.endpoint, compile_sql(s)) for s in session.statements], source
+        page, count = listing.statements(query, offset)
+        params = listing.parameters(user_id, query, 20, offset, now)
+        return [
+            ("page", compile_sql(page.params(params))),
+            ("count", compile_sql(count.params(params))),
+        ], "backend.tasks.listing.statements"
+    if case.endpoint == "tasks/stats":
+        params = listing.stats_params(user_id, UTC, now)
+        return [(case.endpoint, compile_sql(listing.STATS.params(params)))], (
+            "backend.tasks.listing.STATS"
+        )
+    params = {"owner_id": user_id, "limit": 100, "offset": 0}
+    return [
+        ("page", compile_sql(tags.PAGE.params(params))),
+        ("count", compile_sql(tags.COUNT.params(params))),
+    ], "backend.tasks.tags.PAGE/COUNT"
 
 
 INDEX_USE = re.compile(

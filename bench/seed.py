@@ -12,8 +12,8 @@ from pathlib import Path
 
 import psycopg2
 
-from backend.auth import TokenVerifier
 from backend.config import Settings
+from backend.identity.tokens import TokenVerifier
 
 FIRST_NAMES = (
     "Ada", "Alan", "Amara", "Ben", "Carmen", "Chen", "Dara", "Elena", "Farid", "Grace",

@@ -3,6 +3,7 @@
 import secrets
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from jose import jwt
@@ -10,6 +11,7 @@ from sqlalchemy import Engine, text
 
 from backend.config import Settings
 
+ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-" + secrets.token_hex(24)
 
 # The make_task fixture (conftest.py): creates a task through the API, returns its body.

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from backend.auth import TokenVerifier
 from backend.config import Settings
 from backend.db import normalise_url
+from backend.identity.tokens import TokenVerifier
 from tests.databases import fresh_database
 from tests.live_server import live_server
 

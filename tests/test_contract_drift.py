@@ -5,7 +5,10 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.testclient import TestClient
 
-from backend.spec import SPEC_PATH, Spec
+from backend.spec import Spec
+from tests.helpers import ROOT
+
+SPEC_PATH = ROOT / "openapi.yaml"
 
 
 def _success_status(operation: dict) -> int:

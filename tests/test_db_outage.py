@@ -26,9 +26,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from backend.auth import TokenVerifier
 from backend.config import Settings
 from backend.db import normalise_url
+from backend.identity.tokens import TokenVerifier
 from backend.migrate import upgrade
 from tests.live_server import free_port, live_server
 

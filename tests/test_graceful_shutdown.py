@@ -6,8 +6,8 @@ import socket
 import time
 from pathlib import Path
 
-from backend.auth import TokenVerifier
 from backend.config import Settings
+from backend.identity.tokens import TokenVerifier
 from tests.live_server import live_server
 
 

@@ -117,7 +117,7 @@ def test_statement_timeout_bounds_every_query(database_url: str) -> None:
     app = create_app(make_settings(database_url, db_statement_timeout_ms=300))
     started = time.monotonic()
     with pytest.raises(DatabaseUnavailable):
-        asyncio.run(app.state.db.run_core(lambda c: c.execute(text("SELECT pg_sleep(5)"))))
+        asyncio.run(app.state.db.core_unit(lambda c: c.execute(text("SELECT pg_sleep(5)"))))
     assert time.monotonic() - started < 2
     app.state.db.dispose()
 
@@ -128,6 +128,6 @@ def test_a_unit_of_work_past_its_deadline_is_a_503(database_url: str) -> None:
     app = create_app(make_settings(database_url, db_request_deadline_seconds=0.5))
     started = time.monotonic()
     with pytest.raises(DatabaseUnavailable):
-        asyncio.run(app.state.db.run(lambda _session: time.sleep(2)))
+        asyncio.run(app.state.db.orm_unit(lambda _session: time.sleep(2)))
     assert time.monotonic() - started < 1.5
     app.state.db.dispose()

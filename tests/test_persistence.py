@@ -17,7 +17,7 @@ from sqlmodel import SQLModel
 from backend.app import create_app
 from backend.db import is_sqlite, normalise_url
 from backend.migrate import upgrade
-from backend.models import include_in_autogenerate
+from backend.tables import include_in_autogenerate
 from tests.databases import fresh_database
 from tests.helpers import assert_problem, auth, count_rows, make_settings
 

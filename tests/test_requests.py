@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from backend.errors import PATTERN_MESSAGES
+from backend.http.problems import PATTERN_MESSAGES
 from backend.spec import Spec
 from tests.helpers import MakeTask, assert_problem, auth, count_rows
 

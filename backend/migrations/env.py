@@ -4,7 +4,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
-from backend import models
+from backend import tables
 from backend.db import normalise_url
 
 config = context.config
@@ -33,7 +33,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER much
             compare_type=True,
-            include_object=models.include_in_autogenerate,
+            include_object=tables.include_in_autogenerate,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -1,9 +1,9 @@
 """/api/health (liveness) and /api/health/ready (database reachable)."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
-from backend.routes.common import database
+from backend.routes.deps import Db
 from generated.models import Health, Readiness
 
 router = APIRouter(prefix="/api/health", tags=["health"])
@@ -18,6 +18,6 @@ async def health() -> Response:
 
 
 @router.get("/ready", status_code=200)
-async def ready(request: Request) -> Response:
-    await database(request).ping()  # DatabaseUnavailable → 503 problem+json
+async def ready(db: Db) -> Response:
+    await db.ping()  # DatabaseUnavailable → 503 problem+json
     return Response(_READY, media_type="application/json")

@@ -19,7 +19,7 @@ IdType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 # Substring search (`q`) on PostgreSQL: trigram GIN indexes led by user_id (btree_gin), so
 # one index scan intersects "this user" with "contains the text". SQLite scans the user's
-# rows instead. Names listed in backend.models.POSTGRESQL_ONLY_INDEXES.
+# rows instead. Names listed in backend.tables.POSTGRESQL_ONLY_INDEXES.
 SEARCH_INDEXES = {
     "ix_tasks_search_title": "title",
     "ix_tasks_search_description": "description",

@@ -2,13 +2,10 @@
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.errors import ApiError, problem_response
+from backend.errors import ContentTooLarge
+from backend.http.problems import response_for
 
 MAX_BODY_BYTES = 64 * 1024
-
-
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, f"The request body exceeds {limit} bytes.")
 
 
 class BodySizeLimit:
@@ -25,11 +22,9 @@ class BodySizeLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.limit:
-            error = _too_large(self.limit)
-            response = problem_response(
-                error.status, error.detail, instance=scope["path"], headers={"Connection": "close"}
-            )
-            await response(scope, receive, send)
+            error = ContentTooLarge(self.limit)
+            error.headers["Connection"] = "close"
+            await response_for(error, scope["path"])(scope, receive, send)
             return
 
         received = 0
@@ -40,7 +35,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise _too_large(self.limit)  # handled like any ApiError → 413
+                    raise ContentTooLarge(self.limit)  # handled like any problem → 413
             return message
 
         await self.app(scope, limited_receive, send)

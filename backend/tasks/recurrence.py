@@ -3,8 +3,6 @@
 import calendar
 from datetime import datetime, timedelta
 
-FREQUENCIES = ("daily", "weekly", "monthly")
-
 
 def next_due(
     previous: datetime, frequency: str, interval: int, month_day: int | None = None

@@ -2,7 +2,7 @@
 
 import re
 
-from backend.errors import ApiError
+from backend.tasks.errors import PreconditionFailed
 
 # One entity tag in a list: optional weak prefix, then a quoted opaque value.
 _ENTITY_TAG = re.compile(r'\s*(W/)?("[^"]*")\s*(?:,|$)')
@@ -43,8 +43,4 @@ def if_none_match(header: str, current: str) -> bool:
 def require_match(header: str, current: str, task_id: int) -> None:
     """412 unless If-Match names the current tag: the client's copy is stale."""
     if not if_match(header, current):
-        raise ApiError(
-            412,
-            f"Task {task_id} has changed (its ETag is now {current}); fetch it again and retry.",
-            headers={"ETag": current},
-        )
+        raise PreconditionFailed(task_id, current)

@@ -14,8 +14,9 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 from pydantic import AwareDatetime, BaseModel, ValidationError
 from starlette.requests import Request
 
-from backend.body import is_date_time
-from backend.errors import unprocessable, validation_items
+from backend.errors import InvalidInput
+from backend.http.body import is_date_time
+from backend.http.problems import validation_items
 from generated.models import Location, ValidationErrorItem
 
 M = TypeVar("M", bound=BaseModel)
@@ -69,7 +70,7 @@ def parameters(request: Request, model: type[M]) -> M:
             Location.query, error.errors(include_url=False, include_input=False)
         )
     if problems:
-        raise unprocessable(problems)
+        raise InvalidInput(problems)
     return parsed
 
 

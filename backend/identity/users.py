@@ -4,9 +4,10 @@ that token predates the account's deletion or its last password change."""
 from sqlalchemy import Connection, bindparam
 from sqlmodel import Session, col, select
 
-from backend.auth import Identity, token_revoked
 from backend.db import insert_ignoring_duplicates, utcnow
-from backend.models import DeletedUser, User
+from backend.identity.errors import TokenRevoked
+from backend.identity.tokens import Identity
+from backend.tables import DeletedUser, User
 
 
 def _issued_before(identity: Identity, moment_timestamp: float) -> bool:
@@ -25,11 +26,11 @@ def check_user(connection: Connection, identity: Identity) -> None:
     found = connection.execute(_VALID_AFTER, {"user_id": identity.user_id}).first()
     if found is not None:
         if found[0] is not None and _issued_before(identity, found[0].timestamp()):
-            raise token_revoked()
+            raise TokenRevoked()
         return
     deleted_at = connection.execute(_DELETED_AT, {"user_id": identity.user_id}).scalar()
     if deleted_at is not None and _issued_before(identity, deleted_at.timestamp()):
-        raise token_revoked()
+        raise TokenRevoked()
     connection.execute(
         insert_ignoring_duplicates(connection, User).values(
             id=identity.user_id, email=identity.email, name=identity.name, created_at=utcnow()

@@ -1,4 +1,5 @@
-"""SQLModel tables: persistence only. Never returned to clients (see generated/models.py)."""
+"""SQLModel tables: persistence only. Never returned to clients (generated/models.py is
+what the API returns)."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from backend.limits import DESCRIPTION_MAX, EMAIL_MAX, TAG_MAX, TITLE_MAX
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -44,9 +47,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 # BIGINT ids on PostgreSQL; SQLite only auto-increments a column spelled INTEGER PRIMARY KEY.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
 
+# A token's sub (backend.identity.tokens) and so every user id: at most 255 characters.
 USER_ID_MAX = 255
-TITLE_MAX = 200
-DESCRIPTION_MAX = 1000
 
 
 def _column(*args: Any, **kwargs: Any) -> Any:
@@ -57,7 +59,7 @@ class User(SQLModel, table=True):
     __tablename__ = "users"
 
     id: str = _column(String(USER_ID_MAX), primary_key=True)
-    email: str | None = _column(String(320), nullable=True)
+    email: str | None = _column(String(EMAIL_MAX), nullable=True)
     name: str | None = _column(String(255), nullable=True)
     created_at: datetime = _column(UTCDateTime(), nullable=False)
     # Tokens issued (iat) before this moment are refused: set by a password change.
@@ -72,7 +74,7 @@ class Credential(SQLModel, table=True):
     user_id: str = _column(
         String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
-    email: str = _column(String(320), nullable=False, unique=True)  # stored lower-cased
+    email: str = _column(String(EMAIL_MAX), nullable=False, unique=True)  # stored lower-cased
     password_hash: str = _column(String(255), nullable=False)
     created_at: datetime = _column(UTCDateTime(), nullable=False)
 
@@ -98,7 +100,6 @@ class RateLimitEvent(SQLModel, table=True):
     at: datetime = _column(UTCDateTime(), nullable=False)
 
 
-TAG_MAX = 50
 TAG_KEY_MAX = 200  # casefold() can lengthen a tag ("ß" -> "ss")
 
 
@@ -153,7 +154,7 @@ class Task(SQLModel, table=True):
     # deleting that occurrence does not change this task (nor its ETag).
     next_occurrence_id: int | None = _column(IdType, nullable=True)
     # The ETag's counter. Optimistic concurrency: every UPDATE says `WHERE version = <read
-    # value>` and bumps it (backend.tasks._apply), so a write based on a stale read fails
+    # value>` and bumps it (backend.tasks.changes), so a write based on a stale read fails
     # instead of being lost.
     version: int = Field(sa_column=_VERSION)
     created_at: datetime = _column(UTCDateTime(), nullable=False)

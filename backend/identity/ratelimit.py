@@ -13,7 +13,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from backend.db import utcnow
-from backend.models import RateLimitEvent
+from backend.tables import RateLimitEvent
 
 
 @dataclass(frozen=True)

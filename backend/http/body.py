@@ -12,7 +12,8 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from backend.errors import ApiError, unprocessable, validation_error
+from backend.errors import InvalidInput, MalformedBody, UnsupportedMediaType
+from backend.http.problems import validation_items
 from generated.models import Location, ValidationErrorItem
 
 M = TypeVar("M", bound=BaseModel)
@@ -25,45 +26,54 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-async def parse_body(request: Request, model: type[M], *, required: bool = True) -> M | None:
-    """The body as `model`; None when it is optional and absent. Call after authentication."""
+async def parse_body(request: Request, model: type[M]) -> M:
+    """The required body as `model`. Call after authentication."""
+    parsed = await parse_optional_body(request, model)
+    if parsed is None:
+        raise InvalidInput.at(Location.body, "", "A JSON body is required")
+    return parsed
+
+
+async def parse_optional_body(request: Request, model: type[M]) -> M | None:
+    """The body as `model`, or None when there is none."""
     body = await request.body()  # the size-limit middleware caps this at 64 KiB
-    content_type = request.headers.get("content-type")
     if not body:
-        if required:
-            raise unprocessable(
-                [
-                    ValidationErrorItem(
-                        location=Location.body, pointer="", message="A JSON body is required"
-                    )
-                ]
-            )
         return None
+    content_type = request.headers.get("content-type")
     if content_type is None or not _is_json(content_type):
-        raise ApiError(
-            415,
-            f"The request body must be application/json, not {content_type or 'undeclared'}.",
+        raise UnsupportedMediaType(
+            f"The request body must be application/json, not {content_type or 'undeclared'}."
         )
+    return _parse(model, body)
+
+
+def _parse(model: type[M], body: bytes) -> M:
     try:
         parsed = model.model_validate_json(body, strict=True)
     except ValidationError as error:
         errors = error.errors()
         if any(e["type"] == "json_invalid" for e in errors):
-            raise ApiError(400, "The request body is not valid UTF-8 JSON.") from None
+            raise MalformedBody("The request body is not valid UTF-8 JSON.") from None
         if any(e["type"] == "int_type" and isinstance(e["input"], float) for e in errors):
             # JSON Schema's integer is any number without a fraction (604.0); strict
             # Pydantic takes only 604. Spell such numbers as integers and try once more.
             return _validate(model, json.dumps(json.loads(body, parse_float=_integral)))
-        raise validation_error(Location.body, error) from None
+        raise _invalid(error) from None
     _check_date_times(parsed, body)
     return parsed
+
+
+def _invalid(error: ValidationError) -> InvalidInput:
+    return InvalidInput(
+        validation_items(Location.body, error.errors(include_url=False, include_input=False))
+    )
 
 
 def _validate(model: type[M], body: str | bytes) -> M:
     try:
         parsed = model.model_validate_json(body, strict=True)
     except ValidationError as error:
-        raise validation_error(Location.body, error) from None
+        raise _invalid(error) from None
     _check_date_times(parsed, body)
     return parsed
 
@@ -98,7 +108,7 @@ def _check_date_times(parsed: BaseModel, body: str | bytes) -> None:
     raw = json.loads(body)
     bad = [name for name in fields if not is_date_time(raw[name])]
     if bad:
-        raise unprocessable(
+        raise InvalidInput(
             [
                 ValidationErrorItem(
                     location=Location.body,
@@ -108,16 +118,3 @@ def _check_date_times(parsed: BaseModel, body: str | bytes) -> None:
                 for name in bad
             ]
         )
-
-
-def required_text(value: str | None, pointer: str) -> str:
-    """A text field after normalisation (trimming); 422 when nothing visible was left."""
-    if value is None:
-        raise unprocessable(
-            [
-                ValidationErrorItem(
-                    location=Location.body, pointer=pointer, message="must not be blank"
-                )
-            ]
-        )
-    return value

@@ -1,4 +1,4 @@
-"""Bearer token → authenticated identity, and the path-user guard.
+"""Bearer token → authenticated identity.
 
 One verifier for every token, whoever issued it (the frontend's Better Auth server or
 `python -m backend token`), with one algorithm per key (RFC 8725):
@@ -16,16 +16,15 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from jose import ExpiredSignatureError, JWTError, jwt
 from jose.backends.base import Key
 from jose.exceptions import JWTClaimsError
 
 from backend.config import Settings
-from backend.errors import ApiError
-from backend.jwks import JwksCache, JwksUnavailable
+from backend.identity.errors import KeysUnavailable, Unauthorized
+from backend.identity.jwks import JwksCache, JwksUnavailable
 
 ALGORITHM = "HS256"  # the shared-secret algorithm, and the one this API issues
 JWKS_ALGORITHMS = ("RS256", "ES256")
@@ -47,31 +46,7 @@ class Identity:
     user_id: str
     email: str | None = None
     name: str | None = None
-    issued_at: float | None = None  # the token's iat, for revocation (backend.users)
-
-
-def _challenge(description: str | None = None) -> dict[str, str]:
-    if description is None:  # no credentials at all: no error code (RFC 6750 §3.1)
-        return {"WWW-Authenticate": 'Bearer realm="tasks"'}
-    # error_description is a quoted-string of printable ASCII without quote or backslash.
-    safe = "".join(c for c in description if " " <= c <= "~" and c not in '"\\')
-    return {
-        "WWW-Authenticate": (
-            f'Bearer realm="tasks", error="invalid_token", error_description="{safe}"'
-        )
-    }
-
-
-def token_revoked() -> ApiError:
-    """For a token issued before its user's password change or account deletion."""
-    return _unauthorized(
-        "The token was issued before the account's password changed or the account was "
-        "deleted; sign in again."
-    )
-
-
-def _unauthorized(detail: str, *, token_sent: bool = True) -> ApiError:
-    return ApiError(401, detail, headers=_challenge(detail.rstrip(".") if token_sent else None))
+    issued_at: float | None = None  # the token's iat, for revocation (identity.users)
 
 
 def _optional_text(value: Any, max_length: int) -> str | None:
@@ -116,22 +91,22 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except JWTError:
-            raise _unauthorized("The token is malformed.") from None
+            raise Unauthorized("The token is malformed.") from None
         if "crit" in header:  # extensions this API does not understand (RFC 7515 §4.1.11)
-            raise _unauthorized("The token's header has critical parameters this API rejects.")
+            raise Unauthorized("The token's header has critical parameters this API rejects.")
         algorithm = header.get("alg")
         key: str | Key
         if algorithm == ALGORITHM:
             key = self._key
         elif self._jwks is None:
-            raise _unauthorized(f"The token must be signed with {ALGORITHM}.")
+            raise Unauthorized(f"The token must be signed with {ALGORITHM}.")
         elif algorithm in EDDSA_ALGORITHMS:
-            raise _unauthorized(EDDSA_DETAIL)
+            raise Unauthorized(EDDSA_DETAIL)
         elif algorithm in JWKS_ALGORITHMS:
             key = await self._jwks_key(self._jwks, header, algorithm)
         else:
             allowed = ", ".join((ALGORITHM, *JWKS_ALGORITHMS))
-            raise _unauthorized(f"The token must be signed with one of {allowed}.")
+            raise Unauthorized(f"The token must be signed with one of {allowed}.")
         claims = self._decode(token, key, algorithm)
         return self._identity(claims), float(claims["exp"])
 
@@ -139,19 +114,15 @@ class TokenVerifier:
     async def _jwks_key(jwks: JwksCache, header: dict[str, Any], algorithm: str) -> Key:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise _unauthorized(f"A {algorithm} token must name its signing key (kid).")
+            raise Unauthorized(f"A {algorithm} token must name its signing key (kid).")
         try:
             found = await jwks.get(kid)
         except JwksUnavailable as error:
-            raise ApiError(
-                503,
-                "The auth server's signing keys (JWKS) cannot be fetched; retry later.",
-                headers={"Retry-After": str(error.retry_after)},
-            ) from None
+            raise KeysUnavailable(error.retry_after) from None
         if found is None:
-            raise _unauthorized("The token's signing key (kid) is not in the auth server's JWKS.")
+            raise Unauthorized("The token's signing key (kid) is not in the auth server's JWKS.")
         if found.algorithm != algorithm:
-            raise _unauthorized(
+            raise Unauthorized(
                 f"The token's alg {algorithm} does not match its key, a {found.algorithm} key."
             )
         return found.key
@@ -175,22 +146,22 @@ class TokenVerifier:
                 },
             )
         except ExpiredSignatureError:
-            raise _unauthorized("The token has expired.") from None
+            raise Unauthorized("The token has expired.") from None
         except JWTClaimsError as error:
-            raise _unauthorized(f"The token's claims are invalid: {error}.") from None
+            raise Unauthorized(f"The token's claims are invalid: {error}.") from None
         except (JWTError, ValueError, TypeError, KeyError):
-            raise _unauthorized("The token's signature or format is invalid.") from None
+            raise Unauthorized("The token's signature or format is invalid.") from None
 
     @staticmethod
     def _identity(claims: dict[str, Any]) -> Identity:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not _SUBJECT.match(subject):
-            raise _unauthorized("The token's sub claim must be a non-empty user id.")
+            raise Unauthorized("The token's sub claim must be a non-empty user id.")
         issued_at = claims.get("iat")
         if issued_at is not None and (
             not isinstance(issued_at, int | float) or issued_at > time.time() + LEEWAY_SECONDS
         ):
-            raise _unauthorized("The token's iat claim is invalid or in the future.")
+            raise Unauthorized("The token's iat claim is invalid or in the future.")
         return Identity(
             user_id=subject,
             email=_optional_text(claims.get("email"), 320),
@@ -226,34 +197,16 @@ class TokenVerifier:
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
 
-async def authenticate(request: Request) -> Identity:
-    """Async, so no threadpool hop. Runs before any body is read: a request without a
-    token is 401 whatever its body."""
-    authorization = request.headers.get("authorization")
+def bearer_token(authorization: str | None) -> str:
+    """The token of an Authorization header (RFC 6750), or 401 saying what is wrong."""
     if not authorization:
-        raise _unauthorized(
+        raise Unauthorized(
             "Authentication required: send Authorization: Bearer <token>.", token_sent=False
         )
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer":
-        raise _unauthorized("The Authorization scheme must be Bearer.", token_sent=False)
+        raise Unauthorized("The Authorization scheme must be Bearer.", token_sent=False)
     token = token.strip()
     if not token or not _TOKEN_CHARS.match(token):
-        raise _unauthorized("The token is malformed.")
-    verifier: TokenVerifier = request.app.state.token_verifier
-    identity = await verifier.verify(token)
-    request.state.user_id = identity.user_id  # for the request's log line
-    return identity
-
-
-async def path_user(request: Request) -> Identity:
-    """The path's user_id must be the token's subject. One dependency that takes only the
-    request: FastAPI resolves it without its per-parameter validation (the path always holds
-    a user_id, a string)."""
-    identity = await authenticate(request)
-    if request.path_params["user_id"] != identity.user_id:
-        raise ApiError(403, "The token does not grant access to another user's tasks.")
-    return identity
-
-
-CurrentUser = Annotated[Identity, Depends(path_user)]
+        raise Unauthorized("The token is malformed.")
+    return token

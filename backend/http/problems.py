@@ -1,0 +1,123 @@
+"""RFC 9457 problem details for every error the API returns: the one place where errors
+become HTTP responses."""
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from backend.errors import InvalidInput, ProblemError, ServiceUnavailable
+from backend.limits import DESCRIPTION_PATTERN, VISIBLE_TEXT_PATTERN
+from backend.spec import Spec
+from generated.models import Location, Problem, ValidationErrorItem
+
+logger = logging.getLogger("backend.errors")
+
+# Regular expressions from openapi.yaml say little to a person; say what they mean.
+PATTERN_MESSAGES = {
+    VISIBLE_TEXT_PATTERN: "must contain a visible character and no control character",
+    DESCRIPTION_PATTERN: "must not contain a NUL (U+0000) character",
+}
+
+PROBLEM_JSON = "application/problem+json"
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
+# RFC 9110 names where Python's HTTPStatus still has the RFC 7231 ones (3.11, 3.12).
+_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    errors: Sequence[ValidationErrorItem] | None = None,
+) -> Response:
+    title = _TITLES.get(status) or HTTPStatus(status).phrase
+    problem = Problem(type="about:blank", title=title, status=status, detail=detail)
+    if instance is not None:
+        # The decoded request path, percent-encoded again so it stays a valid URI reference.
+        problem.instance = quote(instance, safe=_PATH_SAFE)
+    if errors is not None:
+        problem.errors = list(errors)
+    return Response(
+        problem.model_dump_json(), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def response_for(error: ProblemError, path: str) -> Response:
+    return problem_response(
+        error.status, error.detail, instance=path, headers=error.headers, errors=error.errors
+    )
+
+
+def _pointer(parts: Sequence[Any]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    if error["type"] == "string_pattern_mismatch":
+        pattern = error.get("ctx", {}).get("pattern")
+        return PATTERN_MESSAGES.get(pattern, error["msg"])
+    return str(error["msg"])
+
+
+def validation_items(
+    location: Location, errors: Sequence[Mapping[str, Any]]
+) -> list[ValidationErrorItem]:
+    """Pydantic errors → `errors` entries (location + JSON pointer + message). Call
+    `ValidationError.errors(include_input=False)`: echoing input back could fail to encode."""
+    return [
+        ValidationErrorItem(location=location, pointer=_pointer(e["loc"]), message=_message(e))
+        for e in errors
+    ]
+
+
+def install_error_handlers(app: FastAPI, spec: Spec) -> None:
+    async def problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ProblemError)
+        if isinstance(exc, ServiceUnavailable):
+            logger.warning("%s", exc.reason)
+        return response_for(exc, request.url.path)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette lists only the first matching route's methods; the spec knows them all.
+            allowed = spec.allowed_methods(request.url.path) or []
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}."
+        elif exc.status_code == 404:
+            detail = f"No such resource: {request.url.path}."
+        else:
+            detail = str(exc.detail)
+        return problem_response(exc.status_code, detail, instance=request.url.path, headers=headers)
+
+    async def request_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        items = []
+        for error in exc.errors():
+            where, *rest = error["loc"]
+            location = Location(where) if where in Location.__members__ else Location.body
+            items.append(
+                ValidationErrorItem(
+                    location=location, pointer=_pointer(rest), message=_message(error)
+                )
+            )
+        return response_for(InvalidInput(items), request.url.path)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, "An unexpected error occurred.", instance=request.url.path)
+
+    app.add_exception_handler(ProblemError, problem)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, request_validation_error)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,97 @@
+"""What the routes depend on, as Annotated aliases (`Db`, `AppSettings`, `CurrentUser`…)
+so signatures read like prose; each is a dependency that takes only the Request, so FastAPI
+resolves it without per-parameter validation or a threadpool hop. And the JSON responses
+every route module writes."""
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends
+from pydantic import BaseModel
+from pydantic_core import to_json
+from sqlalchemy import Connection
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend.config import Settings
+from backend.db import Database
+from backend.identity.errors import NotYourTasks
+from backend.identity.tokens import Identity, TokenVerifier, bearer_token
+from backend.identity.users import check_user
+
+T = TypeVar("T")
+
+
+# Async (a sync dependency would cost a threadpool hop each) and taking only the Request.
+async def _database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+async def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def _verifier(request: Request) -> TokenVerifier:
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return verifier
+
+
+async def authenticate(request: Request) -> Identity:
+    """The bearer token's identity. Async, so no threadpool hop; runs before any body is
+    read, so a request without a token is 401 whatever its body."""
+    token = bearer_token(request.headers.get("authorization"))
+    verifier: TokenVerifier = request.app.state.token_verifier
+    identity = await verifier.verify(token)
+    request.state.user_id = identity.user_id  # for the request's log line
+    return identity
+
+
+async def path_user(request: Request) -> Identity:
+    """The token's identity, which must be the path's user_id (403 otherwise)."""
+    identity = await authenticate(request)
+    if request.path_params["user_id"] != identity.user_id:
+        raise NotYourTasks()
+    return identity
+
+
+Db = Annotated[Database, Depends(_database)]
+AppSettings = Annotated[Settings, Depends(_settings)]
+Verifier = Annotated[TokenVerifier, Depends(_verifier)]
+# The authenticated user of /api/me…: any valid token.
+Authenticated = Annotated[Identity, Depends(authenticate)]
+# The authenticated user of /api/{user_id}/…: the token's subject must be the path's user.
+CurrentUser = Annotated[Identity, Depends(path_user)]
+
+
+async def as_user(db: Database, identity: Identity, work: Callable[[Connection], T]) -> T:
+    """One unit of work on a Core connection (the task operations) for the token's user:
+    created on first sight, 401 for a revoked token, checked in one indexed query."""
+
+    def unit(connection: Connection) -> T:
+        check_user(connection, identity)
+        return work(connection)
+
+    return await db.core_unit(unit)
+
+
+def json_response(
+    model: BaseModel, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """Serialise a generated model once, straight to bytes."""
+    return Response(
+        model.model_dump_json(), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def json_content(
+    content: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """Dicts already in a generated model's shape (backend.tasks.rows.row_to_api…) to JSON,
+    as the model would serialise them, without validating our own output again: a fifth of a
+    list request's CPU went to TaskPage validation and its dump (tests/tasks/test_shapes.py
+    checks every shape against the models, and the contract test every response)."""
+    return Response(
+        to_json(content), status_code=status, media_type="application/json", headers=headers
+    )

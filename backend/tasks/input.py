@@ -1,0 +1,136 @@
+"""Request input of the task routes, checked and normalised into the typed values the task
+rules take: bodies to NewTask / TaskChanges (trimmed, priority ranks, UTC), query parameters
+to a listing's filters, time zone names."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, tzinfo
+from functools import cache
+from zoneinfo import ZoneInfo, available_timezones
+
+from backend.errors import InvalidInput
+from backend.tasks import tags
+from backend.tasks.fields import DEFAULT_PRIORITY, PRIORITY_RANKS, NewTask, Rule, TaskChanges
+from backend.tasks.listing import ListQuery
+from backend.text import trimmed
+from generated.models import (
+    ListTasksParametersQuery,
+    Location,
+    Recurrence,
+    SortOrder,
+    TagName,
+    TaskCreate,
+    TaskPatch,
+    TaskReplace,
+    TaskSort,
+    TaskStatusFilter,
+)
+
+
+def _utc(
+    value: datetime | None, pointer: str, location: Location = Location.body
+) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise InvalidInput.at(location, pointer, "is out of range in UTC") from None
+
+
+def _visible(text: str, pointer: str) -> str:
+    """A text field after trimming; 422 when nothing visible was left."""
+    value = trimmed(text)
+    if value is None:
+        raise InvalidInput.at(Location.body, pointer, "must not be blank")
+    return value
+
+
+def _tags(names: list[TagName]) -> tuple[str, ...]:
+    normalised = tags.normalise(tag.root for tag in names)
+    if normalised is None:
+        raise InvalidInput.at(Location.body, "/tags", "must not be blank")
+    return normalised
+
+
+def _rule(rule: Recurrence | None) -> Rule | None:
+    return None if rule is None else Rule(rule.frequency.value, rule.interval)
+
+
+def new_task(body: TaskCreate | TaskReplace) -> NewTask:
+    """A create (or the values of a replace): omitted fields at their defaults."""
+    given = body.model_fields_set
+    return NewTask(
+        title=_visible(body.title, "/title"),
+        description=body.description if "description" in given else None,
+        priority=PRIORITY_RANKS[body.priority] if "priority" in given else DEFAULT_PRIORITY,
+        tags=_tags(body.tags) if "tags" in given else (),
+        due_at=_utc(body.due_at, "/due_at") if "due_at" in given else None,
+        recurrence=_rule(body.recurrence) if "recurrence" in given else None,
+    )
+
+
+def replacement(body: TaskReplace) -> TaskChanges:
+    """PUT: every editable field, omitted ones at their defaults."""
+    completed = body.completed if "completed" in body.model_fields_set else False
+    return TaskChanges.replacing(new_task(body), completed=completed)
+
+
+def changes(body: TaskPatch) -> TaskChanges:
+    """PATCH: only the fields present in the body."""
+    given = body.model_fields_set
+    change = TaskChanges()
+    if "title" in given:
+        change = replace(change, title=_visible(body.title, "/title"))
+    if "description" in given:
+        change = replace(change, description=body.description)
+    if "completed" in given:
+        change = replace(change, completed=body.completed)
+    if "priority" in given:
+        change = replace(change, priority=PRIORITY_RANKS[body.priority])
+    if "tags" in given:
+        change = replace(change, tags=_tags(body.tags))
+    if "due_at" in given:
+        change = replace(change, due_at=_utc(body.due_at, "/due_at"))
+    if "recurrence" in given:
+        change = replace(change, recurrence=_rule(body.recurrence))
+    return change
+
+
+def list_query(params: ListTasksParametersQuery) -> ListQuery:
+    """A listing's filters and order from its validated query parameters."""
+    given = params.model_fields_set
+    names = tags.normalise(tag.root for tag in params.tag) if "tag" in given else ()
+    if names is None:  # the TagName pattern already requires a visible character
+        raise InvalidInput.at(Location.query, "/tag", "must contain a visible character")
+    priorities = params.priority if "priority" in given else []
+    return ListQuery(
+        status=params.status or TaskStatusFilter.all,
+        priorities=tuple(sorted({PRIORITY_RANKS[p] for p in priorities})),
+        tags=names,
+        q=params.q if "q" in given else None,
+        due_before=(
+            _utc(params.due_before, "/due_before", Location.query)
+            if "due_before" in given
+            else None
+        ),
+        due_after=(
+            _utc(params.due_after, "/due_after", Location.query) if "due_after" in given else None
+        ),
+        overdue=params.overdue if "overdue" in given else None,
+        sort=params.sort or TaskSort.created_at,
+        order=params.order or SortOrder.desc,
+    )
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    # "localtime" is the server's own zone, a file beside the IANA names.
+    return frozenset(available_timezones() - {"localtime", "posixrules"})
+
+
+def time_zone(name: str) -> tzinfo:
+    if name not in _time_zones():  # not ZoneInfo(name) alone: it also opens "localtime", paths…
+        raise InvalidInput.at(
+            Location.query, "/tz", "must be an IANA time zone name (Europe/Berlin)"
+        )
+    return ZoneInfo(name)

@@ -1,0 +1,244 @@
+"""Task listings (filters, sorts, pages, totals) and the stats counts. Statements are built
+once per shape of query, with the values bound at execution, and all start from the owner
+scope (backend.tasks.scope)."""
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, tzinfo
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    not_,
+    or_,
+)
+from sqlmodel import col, select
+
+from backend.db import contains_text, like_pattern, lower_text, utcnow
+from backend.tables import Task
+from backend.tasks import tags
+from backend.tasks.fields import PRIORITY_NAMES
+from backend.tasks.rows import COLUMNS, row_to_api
+from backend.tasks.scope import OWNER, owned, tasks_of
+from generated.models import SortOrder, TaskSort, TaskStatusFilter
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Filters and order of a task listing (every filter narrows; None/empty = no filter)."""
+
+    status: TaskStatusFilter = TaskStatusFilter.all
+    priorities: tuple[int, ...] = ()
+    tags: tuple[str, ...] = ()  # all of these
+    # The ids of `tags`, looked up first (list_tasks does): with literal ids PostgreSQL
+    # estimates each tag's share of the user's tasks from statistics, where a join on the
+    # tags table leaves it guessing the average (a few rows) and picking a bad plan.
+    tag_ids: tuple[int, ...] | None = None
+    q: str | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    overdue: bool | None = None
+    sort: TaskSort = TaskSort.created_at
+    order: SortOrder = SortOrder.desc
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What a listing's SQL depends on; the values go in as bind parameters. Statements are
+    built once per shape (and SQLAlchemy compiles each once), not per request."""
+
+    status: TaskStatusFilter
+    priorities: bool
+    tag_count: int
+    search: bool
+    due_before: bool
+    due_after: bool
+    overdue: bool | None
+    sort: TaskSort
+    order: SortOrder
+    skips: bool  # offset > 0
+
+
+def _shape(query: ListQuery, offset: int) -> _Shape:
+    if query.tags and query.tag_ids is None:
+        raise ValueError("look the tag ids up first (list_tasks does)")
+    return _Shape(
+        status=query.status,
+        priorities=bool(query.priorities),
+        tag_count=len(query.tag_ids or ()),
+        search=query.q is not None,
+        due_before=query.due_before is not None,
+        due_after=query.due_after is not None,
+        overdue=query.overdue,
+        sort=query.sort,
+        order=query.order,
+        skips=offset > 0,
+    )
+
+
+def parameters(
+    owner_id: str, query: ListQuery, limit: int, offset: int, now: datetime
+) -> dict[str, Any]:
+    params: dict[str, Any] = {**owned(owner_id), "limit": limit, "offset": offset, "now": now}
+    params["priorities"] = list(query.priorities)
+    params.update({f"tag_{index}": tag_id for index, tag_id in enumerate(query.tag_ids or ())})
+    params["pattern"] = None if query.q is None else like_pattern(query.q)
+    params["due_before"] = query.due_before
+    params["due_after"] = query.due_after
+    return params
+
+
+def _conditions(shape: _Shape) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [tasks_of(OWNER)]
+    if shape.status is not TaskStatusFilter.all:
+        conditions.append(col(Task.completed) == (shape.status is TaskStatusFilter.completed))
+    if shape.priorities:
+        conditions.append(col(Task.priority).in_(bindparam("priorities", expanding=True)))
+    conditions.extend(tags.has_tag_id(bindparam(f"tag_{i}")) for i in range(shape.tag_count))
+    if shape.search:
+        pattern = bindparam("pattern", type_=String())
+        conditions.append(
+            or_(
+                contains_text(col(Task.title), pattern),
+                contains_text(col(Task.description), pattern),
+            )
+        )
+    due = col(Task.due_at)
+    if shape.due_before:
+        conditions.append(due < bindparam("due_before"))
+    if shape.due_after:
+        conditions.append(due >= bindparam("due_after"))
+    if shape.overdue is not None:
+        # NULL-safe: an undated task is "not overdue", not unknown.
+        overdue = and_(not_(col(Task.completed)), due.is_not(None), due < bindparam("now"))
+        conditions.append(overdue if shape.overdue else not_(overdue))
+    return conditions
+
+
+_SORT_KEYS: dict[TaskSort, Any] = {
+    TaskSort.created_at: col(Task.created_at),
+    TaskSort.updated_at: col(Task.updated_at),
+    TaskSort.due_at: col(Task.due_at),
+    TaskSort.priority: col(Task.priority),  # the rank
+    TaskSort.title: lower_text(col(Task.title)),
+}
+
+
+def _order_by(shape: _Shape) -> list[Any]:
+    """The sort key then id, both in the requested direction: each matches an index (for
+    due_at: ix_tasks_user_due ascending, ix_tasks_user_due_desc descending)."""
+    descending = shape.order is SortOrder.desc
+    key = _SORT_KEYS[shape.sort]
+    ordered = key.desc() if descending else key.asc()
+    if shape.sort is TaskSort.due_at:
+        ordered = ordered.nulls_last()  # undated tasks last in both orders
+    return [ordered, col(Task.id).desc() if descending else col(Task.id).asc()]
+
+
+@lru_cache(maxsize=1024)
+def _page(shape: _Shape) -> Select[Any]:
+    conditions, order_by = _conditions(shape), _order_by(shape)
+    limit = bindparam("limit", type_=Integer())
+    if not shape.skips:
+        return select(*COLUMNS).where(*conditions).order_by(*order_by).limit(limit)
+    # Deferred join: skip `offset` entries of an index (index-only, no table rows), then
+    # read the rows of the page alone. Read directly, every skipped row is fetched, and at
+    # a deep offset PostgreSQL may prefer to fetch and sort all of the user's tasks.
+    page_ids = (
+        select(col(Task.id))
+        .where(*conditions)
+        .order_by(*order_by)
+        .limit(limit)
+        .offset(bindparam("offset", type_=Integer()))
+    )
+    return select(*COLUMNS).where(col(Task.id).in_(page_ids)).order_by(*order_by)
+
+
+@lru_cache(maxsize=1024)
+def _count(shape: _Shape) -> Select[Any]:
+    return select(func.count()).select_from(Task).where(*_conditions(shape))
+
+
+def statements(query: ListQuery, offset: int) -> tuple[Select[Any], Select[Any]]:
+    """The page and count statements of a listing (built once per shape), to execute with
+    `parameters(...)`. list_tasks runs them; make bench-queries EXPLAINs them."""
+    shape = _shape(query, offset)
+    return _page(shape), _count(shape)
+
+
+def list_tasks(
+    connection: Connection, owner_id: str, query: ListQuery, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page (as the contract's Tasks) and the number of matching tasks."""
+    if query.tags and query.tag_ids is None:
+        tag_ids = tags.find_ids(connection, owner_id, query.tags)
+        if tag_ids is None:  # a tag nobody uses: nothing can match
+            return [], 0
+        query = replace(query, tag_ids=tag_ids)
+    page, count = statements(query, offset)
+    params = parameters(owner_id, query, limit, offset, utcnow())
+    rows = connection.execute(page, params).all()
+    if len(rows) < limit and (rows or offset == 0):
+        # The last page: the total is known without counting.
+        return [row_to_api(row) for row in rows], offset + len(rows)
+    total = connection.execute(count, params).scalar_one()
+    return [row_to_api(row) for row in rows], total
+
+
+# --- stats ---
+
+
+def _stats_statement() -> Select[Any]:
+    pending = not_(col(Task.completed))
+    due = col(Task.due_at)
+    now, start, end = bindparam("now"), bindparam("day_start"), bindparam("day_end")
+    return (
+        select(
+            col(Task.priority),
+            col(Task.completed),
+            func.count(),
+            func.count().filter(and_(pending, due < now)),
+            func.count().filter(and_(pending, due >= start, due < end)),
+        )
+        .where(tasks_of(OWNER))
+        .group_by(col(Task.priority), col(Task.completed))
+    )
+
+
+STATS = _stats_statement()
+
+
+def stats_params(owner_id: str, zone: tzinfo, now: datetime) -> dict[str, Any]:
+    """STATS's parameters: "today" is the calendar day of `now` in `zone`."""
+    start = datetime.combine(now.astimezone(zone).date(), datetime.min.time(), zone)
+    end = datetime.combine(start.date() + timedelta(days=1), datetime.min.time(), zone)
+    return {**owned(owner_id), "now": now, "day_start": start, "day_end": end}
+
+
+def stats(connection: Connection, owner_id: str, zone: tzinfo) -> dict[str, Any]:
+    """Counts by priority and status, overdue and due today (in `zone`), in one query that
+    reads only ix_tasks_user_completed_due on PostgreSQL."""
+    by_priority = {name: {"pending": 0, "completed": 0} for name in PRIORITY_NAMES.values()}
+    overdue = due_today = 0
+    rows = connection.execute(STATS, stats_params(owner_id, zone, utcnow()))
+    for rank, completed, count, overdue_count, today_count in rows:
+        by_priority[PRIORITY_NAMES[rank]]["completed" if completed else "pending"] += count
+        overdue += overdue_count
+        due_today += today_count
+    completed_total = sum(counts["completed"] for counts in by_priority.values())
+    pending_total = sum(counts["pending"] for counts in by_priority.values())
+    return {
+        "total": completed_total + pending_total,
+        "pending": pending_total,
+        "completed": completed_total,
+        "by_priority": by_priority,
+        "overdue": overdue,
+        "due_today": due_today,
+    }
