@@ -79,7 +79,7 @@ class ConfigurationError(Exception):
 
 def load_settings() -> Settings:
     try:
-        return Settings()  # type: ignore[call-arg]  # filled from the environment
+        return Settings()  # the environment (and .env) fill the required fields
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False, include_input=False):

@@ -4,13 +4,14 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Boolean,
     ColumnElement,
     Connection,
     Engine,
+    Select,
     String,
     create_engine,
     event,
@@ -31,6 +32,8 @@ from backend.config import Settings
 from backend.errors import ServiceUnavailable
 
 T = TypeVar("T")
+# A SELECT of any columns (Select is generic over its column types).
+AnySelect = Select[*tuple[Any, ...]]
 RETRY_AFTER_SECONDS = 5
 
 
@@ -122,12 +125,12 @@ class contains_text(ColumnElement[bool]):
 
     inherit_cache = True
     type = Boolean()
-    _traverse_internals: ClassVar[list[tuple[str, Any]]] = [
+    _traverse_internals = [  # noqa: RUF012  (SQLAlchemy's own declaration style)
         ("column", InternalTraversal.dp_clauseelement),
         ("pattern", InternalTraversal.dp_clauseelement),
     ]
 
-    def __init__(self, column: ColumnElement[Any], pattern: ColumnElement[str]) -> None:
+    def __init__(self, column: Any, pattern: ColumnElement[str]) -> None:
         self.column = column
         self.pattern = pattern  # like_pattern(text), usually as a bind parameter
 
@@ -169,8 +172,9 @@ def _contains_text_sqlite(element: contains_text, compiler: SQLCompiler, **kw: A
 
 def insert_ignoring_duplicates(connection: Connection, table: Any) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING in the connection's dialect."""
-    module = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing()
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def utcnow() -> datetime:

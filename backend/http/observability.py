@@ -66,7 +66,7 @@ def configure_logging(level: str, log_format: str) -> None:
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            candidate = value.decode("latin-1")
+            candidate: str = value.decode("latin-1")
             if _WELL_FORMED_ID.match(candidate):
                 return candidate
             break
@@ -132,7 +132,7 @@ class RequestContext:
 def metrics_response(_request: Request) -> Response:
     if _MULTIPROCESS:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped in prometheus-client
         body = generate_latest(registry)
     else:
         body = generate_latest()

@@ -64,7 +64,7 @@ def _pointer(parts: Sequence[Any]) -> str:
 def _message(error: Mapping[str, Any]) -> str:
     if error["type"] == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern")
-        return PATTERN_MESSAGES.get(pattern, error["msg"])
+        return PATTERN_MESSAGES.get(pattern, str(error["msg"]))
     return str(error["msg"])
 
 

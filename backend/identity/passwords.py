@@ -16,7 +16,8 @@ _DUMMY_HASH = _context.hash("not the password of any account")
 
 
 def hash_password(password: str) -> str:
-    return _context.hash(password)
+    hashed: str = _context.hash(password)
+    return hashed
 
 
 def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:

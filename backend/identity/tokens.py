@@ -130,7 +130,7 @@ class TokenVerifier:
     def _decode(self, token: str, key: str | Key, algorithm: str) -> dict[str, Any]:
         """Signature with exactly one algorithm, then the registered claims."""
         try:
-            return jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=[algorithm],
@@ -145,6 +145,7 @@ class TokenVerifier:
                     "leeway": LEEWAY_SECONDS,
                 },
             )
+            return claims
         except ExpiredSignatureError:
             raise Unauthorized("The token has expired.") from None
         except JWTClaimsError as error:
@@ -194,7 +195,8 @@ class TokenVerifier:
             claims["iss"] = self._issuer
         if self._audience:
             claims["aud"] = self._audience
-        return jwt.encode(claims, self._key, algorithm=ALGORITHM)
+        token: str = jwt.encode(claims, self._key, algorithm=ALGORITHM)
+        return token
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -4,7 +4,7 @@ user id and starts from the owner scope: there is no task by id alone."""
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, insert, update
+from sqlalchemy import Connection, bindparam, delete, insert, update
 from sqlmodel import col, select
 
 from backend.db import StaleRow, utcnow
@@ -12,10 +12,8 @@ from backend.tables import Task
 from backend.tasks import etags, recurrence, tags
 from backend.tasks.errors import TaskNotFound
 from backend.tasks.fields import NewTask, Rule, TaskChanges
-from backend.tasks.rows import COLUMNS, etag_of
+from backend.tasks.rows import COLUMNS, TaskRow, etag_of
 from backend.tasks.scope import OWNER, owned, tasks_of
-
-TaskRow = Row[Any]  # every tasks column (backend.tasks.rows.COLUMNS)
 
 _GET = select(*COLUMNS).where(tasks_of(OWNER), col(Task.id) == bindparam("task_id"))
 # Row lock on PostgreSQL so concurrent read-modify-writes serialise; SQLite has none, and

@@ -5,23 +5,24 @@ scope (backend.tasks.scope)."""
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Integer,
-    Select,
     String,
     and_,
     bindparam,
     func,
     not_,
     or_,
+    select,
 )
-from sqlmodel import col, select
+from sqlmodel import col
 
-from backend.db import contains_text, like_pattern, lower_text, utcnow
+from backend.db import AnySelect, contains_text, like_pattern, lower_text, utcnow
 from backend.tables import Task
 from backend.tasks import tags
 from backend.tasks.fields import PRIORITY_NAMES
@@ -143,11 +144,12 @@ def _order_by(shape: _Shape) -> list[Any]:
 
 
 @lru_cache(maxsize=1024)
-def _page(shape: _Shape) -> Select[Any]:
+def _page(shape: _Shape) -> AnySelect:
     conditions, order_by = _conditions(shape), _order_by(shape)
     limit = bindparam("limit", type_=Integer())
     if not shape.skips:
-        return select(*COLUMNS).where(*conditions).order_by(*order_by).limit(limit)
+        first: AnySelect = select(*COLUMNS).where(*conditions).order_by(*order_by).limit(limit)
+        return first
     # Deferred join: skip `offset` entries of an index (index-only, no table rows), then
     # read the rows of the page alone. Read directly, every skipped row is fetched, and at
     # a deep offset PostgreSQL may prefer to fetch and sort all of the user's tasks.
@@ -158,15 +160,17 @@ def _page(shape: _Shape) -> Select[Any]:
         .limit(limit)
         .offset(bindparam("offset", type_=Integer()))
     )
-    return select(*COLUMNS).where(col(Task.id).in_(page_ids)).order_by(*order_by)
+    later: AnySelect = select(*COLUMNS).where(col(Task.id).in_(page_ids)).order_by(*order_by)
+    return later
 
 
 @lru_cache(maxsize=1024)
-def _count(shape: _Shape) -> Select[Any]:
-    return select(func.count()).select_from(Task).where(*_conditions(shape))
+def _count(shape: _Shape) -> AnySelect:
+    count: AnySelect = select(func.count()).select_from(Task).where(*_conditions(shape))
+    return count
 
 
-def statements(query: ListQuery, offset: int) -> tuple[Select[Any], Select[Any]]:
+def statements(query: ListQuery, offset: int) -> tuple[AnySelect, AnySelect]:
     """The page and count statements of a listing (built once per shape), to execute with
     `parameters(...)`. list_tasks runs them; make bench-queries EXPLAINs them."""
     shape = _shape(query, offset)
@@ -188,17 +192,19 @@ def list_tasks(
     if len(rows) < limit and (rows or offset == 0):
         # The last page: the total is known without counting.
         return [row_to_api(row) for row in rows], offset + len(rows)
-    total = connection.execute(count, params).scalar_one()
+    total: int = connection.execute(count, params).scalar_one()
     return [row_to_api(row) for row in rows], total
 
 
 # --- stats ---
 
 
-def _stats_statement() -> Select[Any]:
+def _stats_statement() -> AnySelect:
     pending = not_(col(Task.completed))
     due = col(Task.due_at)
-    now, start, end = bindparam("now"), bindparam("day_start"), bindparam("day_end")
+    now: BindParameter[datetime] = bindparam("now")
+    start: BindParameter[datetime] = bindparam("day_start")
+    end: BindParameter[datetime] = bindparam("day_end")
     return (
         select(
             col(Task.priority),
@@ -213,6 +219,7 @@ def _stats_statement() -> Select[Any]:
 
 
 STATS = _stats_statement()
+_StatsRow = tuple[int, bool, int, int, int]  # priority, completed and the three counts
 
 
 def stats_params(owner_id: str, zone: tzinfo, now: datetime) -> dict[str, Any]:
@@ -228,7 +235,8 @@ def stats(connection: Connection, owner_id: str, zone: tzinfo) -> dict[str, Any]
     by_priority = {name: {"pending": 0, "completed": 0} for name in PRIORITY_NAMES.values()}
     overdue = due_today = 0
     rows = connection.execute(STATS, stats_params(owner_id, zone, utcnow()))
-    for rank, completed, count, overdue_count, today_count in rows:
+    for row in rows:
+        rank, completed, count, overdue_count, today_count = cast(_StatsRow, tuple(row))
         by_priority[PRIORITY_NAMES[rank]]["completed" if completed else "pending"] += count
         overdue += overdue_count
         due_today += today_count

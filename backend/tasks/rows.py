@@ -1,6 +1,7 @@
 """Stored task rows → the contract's Task (dicts in the generated model's shape, serialised
 once by the route without validating our own output again)."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Column, Row
@@ -8,6 +9,9 @@ from sqlalchemy import Column, Row
 from backend.tables import Task
 from backend.tasks.etags import etag
 from backend.tasks.fields import PRIORITY_NAMES
+
+# A row of every tasks column, as Core returns it.
+TaskRow = Row[*tuple[Any, ...]]
 
 COLUMNS: tuple[Column[Any], ...] = tuple(Task.__table__.columns)  # type: ignore[attr-defined]  # SQLModel declares __table__ without its type
 
@@ -20,7 +24,7 @@ _ROW_ORDER = (
 assert tuple(column.name for column in COLUMNS) == _ROW_ORDER, "tasks columns changed"
 
 
-def row_to_api(row: Row[Any]) -> dict[str, Any]:
+def row_to_api(row: Sequence[Any]) -> dict[str, Any]:
     """A Core row of every tasks column (COLUMNS) as the contract's Task: by position,
     without a Row attribute lookup per field (a page has 20 rows of 16)."""
     (
@@ -47,6 +51,8 @@ def row_to_api(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-def etag_of(row: Row[Any]) -> str:
+def etag_of(row: TaskRow) -> str:
     """The ETag of a stored task row."""
-    return etag(row.id, row.version)
+    task_id: int = row.id
+    version: int = row.version
+    return etag(task_id, version)

@@ -18,11 +18,14 @@ def owned(owner_id: str) -> dict[str, Any]:
     return {"owner_id": owner_id}
 
 
-def tasks_of(owner: Any = OWNER) -> ColumnElement[bool]:
+Owner = str | BindParameter[str]  # a user id, or OWNER in a prebuilt statement
+
+
+def tasks_of(owner: Owner = OWNER) -> ColumnElement[bool]:
     """The tasks `owner` may see and change: their own."""
-    return col(Task.user_id) == owner
+    return col(Task.user_id).__eq__(owner)
 
 
-def tags_of(owner: Any = OWNER) -> ColumnElement[bool]:
+def tags_of(owner: Owner = OWNER) -> ColumnElement[bool]:
     """The tags `owner` may see: their own."""
-    return col(Tag.user_id) == owner
+    return col(Tag.user_id).__eq__(owner)

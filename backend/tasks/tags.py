@@ -4,13 +4,22 @@ A task's own spelling of its tags is kept on the task (tasks.tag_names) for resp
 these tables answer "which tasks carry tag X" and "how many" with index lookups."""
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Integer, Select, bindparam, delete, exists, func
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+)
 from sqlalchemy import insert as sql_insert
-from sqlmodel import col, select
+from sqlmodel import col
 
-from backend.db import insert_ignoring_duplicates
+from backend.db import AnySelect, insert_ignoring_duplicates
 from backend.tables import Tag, Task, TaskTag
 from backend.tasks.scope import OWNER, owned, tags_of
 from backend.text import trimmed
@@ -35,28 +44,32 @@ def normalise(names: Iterable[str]) -> tuple[str, ...] | None:
 def has_tag_id(tag_id: Any) -> ColumnElement[bool]:
     """SQL condition on tasks: the task carries the tag with this id (a value or a bind
     parameter)."""
-    return col(Task.id).in_(select(TaskTag.task_id).where(col(TaskTag.tag_id) == tag_id))
+    return col(Task.id).in_(select(col(TaskTag.task_id)).where(col(TaskTag.tag_id) == tag_id))
 
 
-def ids_statement(owner_id: str, names: Sequence[str]) -> Select[Any]:
+def ids_statement(owner_id: str, names: Sequence[str]) -> AnySelect:
     """The ids of the owner's tags named `names` (any case)."""
     keys = {key(n) for n in names}
-    return select(Tag.id).where(tags_of(owner_id), col(Tag.key).in_(keys))
+    return select(col(Tag.id)).where(tags_of(owner_id), col(Tag.key).in_(keys))
 
 
 def find_ids(connection: Connection, owner_id: str, names: Sequence[str]) -> tuple[int, ...] | None:
     """The ids of the owner's tags `names` (any case); None when one of them does not exist."""
     wanted = {key(name) for name in names}
-    found = tuple(connection.execute(ids_statement(owner_id, names)).scalars())
+    found: tuple[int, ...] = tuple(connection.execute(ids_statement(owner_id, names)).scalars())
     return found if len(found) == len(wanted) else None
+
+
+def _keyed_ids(connection: Connection, query: AnySelect) -> dict[str, int]:
+    return dict(cast(list[tuple[str, int]], connection.execute(query).tuples().all()))
 
 
 def _tag_ids(connection: Connection, owner_id: str, names: Sequence[str]) -> list[int]:
     """Ids of the owner's tags for `names`, creating the missing ones (a concurrent
     creation of the same tag is not an error)."""
     wanted = {key(name): name for name in names}
-    query = select(Tag.key, Tag.id).where(tags_of(owner_id), col(Tag.key).in_(wanted))
-    found: dict[str, int] = {k: i for k, i in connection.execute(query).all() if i is not None}
+    query = select(col(Tag.key), col(Tag.id)).where(tags_of(owner_id), col(Tag.key).in_(wanted))
+    found = _keyed_ids(connection, query)
     missing = [
         {"user_id": owner_id, "key": k, "name": name}
         for k, name in wanted.items()
@@ -64,16 +77,15 @@ def _tag_ids(connection: Connection, owner_id: str, names: Sequence[str]) -> lis
     ]
     if missing:
         connection.execute(insert_ignoring_duplicates(connection, Tag).values(missing))
-        found = {k: i for k, i in connection.execute(query).all() if i is not None}
+        found = _keyed_ids(connection, query)
     return [found[k] for k in wanted]
 
 
 def link(connection: Connection, owner_id: str, task_id: int, names: Sequence[str]) -> None:
     """Make `names` the tags of the owner's task `task_id` in the link table."""
     ids = _tag_ids(connection, owner_id, names) if names else []
-    current = set(
-        connection.execute(select(TaskTag.tag_id).where(col(TaskTag.task_id) == task_id)).scalars()
-    )
+    linked = select(col(TaskTag.tag_id)).where(col(TaskTag.task_id) == task_id)
+    current: set[int] = set(connection.execute(linked).scalars())
     stale = current - set(ids)
     if stale:
         connection.execute(
