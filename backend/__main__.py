@@ -1,12 +1,32 @@
-"""Small commands: `python -m backend token --sub alice`, `python -m backend migrate`."""
+"""Small commands: `python -m backend token --sub alice`, `python -m backend migrate`,
+`python -m backend serve` (uvicorn with the proxy trust TRUSTED_PROXIES says)."""
 
 import argparse
 import sys
 
-from backend.config import ConfigurationError, load_settings
+import uvicorn
+
+from backend.config import ConfigurationError, Settings, load_settings
 from backend.db import create_db_engine
 from backend.identity.tokens import TokenVerifier
-from backend.migrate import upgrade
+from backend.migrate import MigrationError, upgrade
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    """uvicorn believes X-Forwarded-For only from TRUSTED_PROXIES (uvicorn's own default
+    trusts 127.0.0.1, so anything on the machine could pose as any client)."""
+    trusted = settings.trusted_proxies.strip()
+    uvicorn.run(
+        "backend.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+        access_log=False,  # the app logs one line per request itself (backend.access)
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=args.graceful_seconds,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--email", help="optional email claim")
     token.add_argument("--name", help="optional name claim")
     commands.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
+    serve = commands.add_parser("serve", help="serve the API with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=None)
+    serve.add_argument("--graceful-seconds", type=int, default=30)
     args = parser.parse_args(argv)
 
     try:
@@ -29,8 +54,17 @@ def main(argv: list[str] | None = None) -> int:
         verifier = TokenVerifier(settings)
         print(verifier.issue(args.sub, ttl_seconds=args.ttl, email=args.email, name=args.name))
     elif args.command == "migrate":
-        create_db_engine(settings).dispose()  # creates the SQLite directory when needed
-        upgrade(settings.database_url)
+        try:
+            create_db_engine(settings).dispose()  # creates the SQLite file when needed
+            upgrade(settings.database_url)
+        except MigrationError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        except OSError as error:  # the SQLite file's folder cannot be made
+            print(f"error: cannot create the database file: {error}", file=sys.stderr)
+            return 1
+    elif args.command == "serve":
+        _serve(settings, args)
     return 0
 
 

@@ -1,22 +1,66 @@
 """create_app(): settings, database, routes, error handlers, spec serving, middleware."""
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from backend.config import Settings, load_settings
 from backend.db import Database, create_db_engine
+from backend.errors import ProblemError
+from backend.fairness import UserShares
 from backend.http.middleware import BodySizeLimit
 from backend.http.observability import RequestContext, configure_logging, metrics_response
 from backend.http.problems import install_error_handlers
+from backend.identity.accounts import Accounts, Throttles
+from backend.identity.passwords import Hasher
 from backend.identity.tokens import TokenVerifier
 from backend.routes import accounts, health, tags, tasks
 from backend.spec import Spec
+from backend.tasks.quotas import Quotas
+
+logger = logging.getLogger("backend.app")
+
+# Swagger UI for /docs comes from the pinned fastapi-swagger package (its dist files only,
+# not its patch_fastapi) and is served by the API itself under DOCS_ASSETS: no CDN, no
+# external favicon, so the docs work offline and behind a firewall.
+DOCS_ASSETS = "/docs/assets"
+SWAGGER_UI_FILES = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"})
+
+
+class SwaggerUIAssets(StaticFiles):
+    """The package's Swagger UI files, and nothing else of the package (its .py files)."""
+
+    def __init__(self) -> None:
+        super().__init__(packages=[("fastapi_swagger", "resources")])
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path not in SWAGGER_UI_FILES:
+            raise HTTPException(status_code=404)
+        return await super().get_response(path, scope)
+
+
+PURGE_INTERVAL_SECONDS = 300
+
+
+async def _purge_periodically(accounts: Accounts) -> None:
+    """Ended throttle windows and expired device tokens go, so keys that never come back
+    do not pile up."""
+    while True:
+        try:
+            await accounts.purge_expired()
+        except ProblemError as error:  # the database is away: try again next time
+            logger.warning("purge skipped: %s", error.detail)
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
 
 def create_app(settings: Settings | None = None, spec: Spec | None = None) -> FastAPI:
@@ -24,12 +68,25 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
     spec = spec or Spec()
     configure_logging(settings.log_level, settings.log_format)
     db = Database(
-        create_db_engine(settings), settings.db_request_deadline_seconds, settings.db_pool_size
+        create_db_engine(settings),
+        settings.db_request_deadline_seconds,
+        settings.db_pool_size,
+        UserShares(settings.user_max_in_flight, settings.user_wait_seconds),
+    )
+
+    verifier = TokenVerifier(settings)
+    hasher = Hasher(settings.password_hash_workers)
+    own_accounts = Accounts(
+        db, hasher, Throttles.from_settings(settings), device_ttl=settings.device_token_ttl
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        purger = asyncio.create_task(_purge_periodically(own_accounts))
         yield
+        purger.cancel()
+        hasher.close()
+        await verifier.aclose()
         db.dispose()
 
     document = spec.document
@@ -46,7 +103,9 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
     app.openapi = lambda: document  # type: ignore[method-assign]  # serve the contract as is
     app.state.settings = settings
     app.state.db = db
-    app.state.token_verifier = TokenVerifier(settings)
+    app.state.token_verifier = verifier
+    app.state.accounts = own_accounts
+    app.state.quotas = Quotas(settings.max_tasks_per_user, settings.max_tags_per_user)
 
     spec_json = json.dumps(document).encode()
 
@@ -58,9 +117,19 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
     async def openapi_yaml() -> Response:
         return Response(spec.raw, media_type="application/yaml")
 
+    app.mount(DOCS_ASSETS, SwaggerUIAssets(), name="docs-assets")
+
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{info['title']} — docs")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{info['title']} — docs",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            # No badge from validator.swagger.io (Swagger UI's default sends the spec there).
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
     if settings.metrics_enabled:
         app.add_api_route("/metrics", metrics_response, methods=["GET"], include_in_schema=False)
@@ -72,13 +141,21 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
 
     app.add_middleware(BodySizeLimit)
     if settings.cors_origins:
+        # The whole contract from a browser: every method and request header it defines,
+        # and every response header it documents readable by scripts (ETag above all).
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Location", "Retry-After", "WWW-Authenticate", "X-Request-ID"],
+            allow_methods=spec.methods(),
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                *spec.request_headers(),
+            ],
+            expose_headers=[*spec.response_headers(), "X-Request-ID"],
             max_age=600,
         )
+        logger.info("CORS: browsers on %s may call the API", ", ".join(settings.cors_origins))
     app.add_middleware(RequestContext, engine=db.engine)  # outermost: sees every answer
     return app

@@ -1,11 +1,20 @@
 """Settings: the only place that reads the environment (and `.env`)."""
 
+import json
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
+# A random 32-byte secret in base64 has ~25 distinct characters; "aaaa…" or "abab…" 1 or 2.
+MIN_SECRET_DISTINCT_CHARACTERS = 12
+EXAMPLE_SECRET = "change-me-to-a-long-random-string-of-32-bytes-or-more"  # noqa: S105  (.env.example)
+GENERATE_SECRET = "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
 
 
 class Settings(BaseSettings):
@@ -22,18 +31,38 @@ class Settings(BaseSettings):
     # At most one fetch per this many seconds on an unknown `kid`, so a flood of bogus
     # kids cannot hammer the auth server.
     jwt_jwks_min_refetch_seconds: float = Field(default=30.0, ge=0)
+    # Overall deadline of one JWKS fetch (connect, headers and body): a request waiting for
+    # the keys never waits longer; then 503 with Retry-After.
+    jwt_jwks_fetch_deadline_seconds: float = Field(default=3.0, gt=0, le=60)
     # Lifetime of the tokens this API issues itself (sign-up / sign-in), in seconds.
     access_token_ttl: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
-    # Brute-force protection, counted in the database so it holds across workers/instances:
-    # this many failed sign-ins for one email, or from one client address (higher: many
-    # people may share an office's address), within the window → 429.
+    # Brute-force protection, counted in the database so it holds across workers/instances.
+    # Failed sign-ins (and wrong current passwords) per account email within the window,
+    # from devices without a device token; with a valid one, per device instead → 429.
     signin_max_failures: int = Field(default=5, ge=1)
-    signin_max_failures_per_client: int = Field(default=20, ge=1)
     signin_window_seconds: int = Field(default=900, ge=1)
+    # …and per account email per day, from all devices without a device token.
+    signin_max_failures_per_day: int = Field(default=50, ge=1)
+    # Failed sign-ins from one client address (higher: an office may share one address).
+    signin_max_failures_per_client: int = Field(default=20, ge=1)
+    # Every sign-in attempt, right or wrong, per client address per minute: hashing is
+    # expensive, so a flood of correct sign-ins is bounded too.
+    signin_max_per_client_per_minute: int = Field(default=20, ge=1)
     # Sign-ups per client address within the window.
     signup_max_per_window: int = Field(default=10, ge=1)
     signup_window_seconds: int = Field(default=3600, ge=1)
-    # Comma-separated in the environment: CORS_ORIGINS=http://localhost:3000,https://app.example.com
+    # Lifetime of a device token (sign-in response), in seconds: 90 days.
+    device_token_ttl: int = Field(default=90 * 24 * 3600, ge=3600)
+    # Proxies whose X-Forwarded-For is believed (comma-separated addresses, "*" for any);
+    # none by default, so the client address is the socket peer. `python -m backend serve`
+    # (make run, make serve) hands it to uvicorn's --forwarded-allow-ips.
+    trusted_proxies: str = ""
+    # Password hashes computed at once per worker process (argon2id: ~20 ms of CPU each),
+    # on an executor of their own: a sign-in flood queues there, not in front of other
+    # requests' database work.
+    password_hash_workers: int = Field(default=1, ge=1, le=16)
+    # Browser origins allowed to call the API (CORS): comma-separated or a JSON list,
+    # CORS_ORIGINS=http://localhost:3000,https://app.example.com; "*" for any origin.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "info"
     # "json" for one JSON object per log line (make serve), "text" for people.
@@ -52,12 +81,24 @@ class Settings(BaseSettings):
     # Seconds a request waits for its whole unit of work before answering 503, whatever
     # the database does (a frozen server never applies statement_timeout itself).
     db_request_deadline_seconds: float = Field(default=10.0, gt=0)
+    # Each user's share of the database per worker: this many units of work at once; more
+    # wait up to USER_WAIT_SECONDS for one to end, then 429 (backend/fairness.py).
+    user_max_in_flight: int = Field(default=2, ge=1)
+    # Quotas: tasks and distinct tags per user (409 beyond them).
+    max_tasks_per_user: int = Field(default=250_000, ge=1)
+    max_tags_per_user: int = Field(default=1_000, ge=1)
+    user_wait_seconds: float = Field(default=1.0, ge=0)
 
     @field_validator("better_auth_secret")
     @classmethod
-    def _secret_long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
-            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes long")
+    def _secret_strong_enough(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes long; {GENERATE_SECRET}")
+        if secret == EXAMPLE_SECRET or "change-me" in secret.lower():
+            raise ValueError(f"is the placeholder from .env.example; {GENERATE_SECRET}")
+        if len(set(secret)) < MIN_SECRET_DISTINCT_CHARACTERS:
+            raise ValueError(f"is too predictable (too few distinct characters); {GENERATE_SECRET}")
         return value
 
     @field_validator("jwt_issuer", "jwt_audience", "jwt_jwks_url", mode="before")
@@ -69,8 +110,25 @@ class Settings(BaseSettings):
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    raise ValueError("is neither a JSON list nor comma-separated origins") from None
+            return [origin.strip() for origin in text.split(",") if origin.strip()]
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port], no path or trailing "
+                    "slash (e.g. http://localhost:3000)"
+                )
+        return origins
 
 
 class ConfigurationError(Exception):
@@ -85,5 +143,6 @@ def load_settings() -> Settings:
         for error in exc.errors(include_url=False, include_input=False):
             name = str(error["loc"][0]).upper() if error["loc"] else "configuration"
             reason = "is not set" if error["type"] == "missing" else error["msg"]
+            reason = reason.removeprefix("Value error, ")
             problems.append(f"{name} {reason}")
         raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,6 +1,9 @@
 """Engine, unit of work and the one place that knows the database dialect."""
 
 import asyncio
+import os
+import random
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.config import Settings
 from backend.errors import ServiceUnavailable
+from backend.fairness import UserShares
 
 T = TypeVar("T")
 # A SELECT of any columns (Select is generic over its column types).
@@ -69,12 +73,17 @@ def create_db_engine(settings: Settings) -> Engine:
     url = make_url(normalise_url(settings.database_url))
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 5})
+            _create_private_file(Path(url.database))
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 5},
+            hide_parameters=True,  # tracebacks and logs never show user ids or keys
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(
         url,
+        hide_parameters=True,  # tracebacks and logs never show user ids or keys
         # No pre-ping (a round trip per checkout, ~10% of a list request's CPU): a connection
         # the server dropped fails its request with 503, and that disconnect invalidates the
         # whole pool, so the next requests connect afresh (tests/test_db_outage.py).
@@ -96,6 +105,14 @@ def create_db_engine(settings: Settings) -> Engine:
             "keepalives_count": 2,
         },
     )
+
+
+def _create_private_file(path: Path) -> None:
+    """The SQLite file (and its folder, when new) readable by its owner only: it holds
+    every user's data. SQLite gives its -wal and -shm files the same mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
@@ -181,7 +198,35 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-STALE_ATTEMPTS = 5
+STALE_ATTEMPTS = 8
+QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement_timeout
+
+
+class QueryTimeout(ServiceUnavailable):
+    """A statement ran into DB_STATEMENT_TIMEOUT_MS: this request asked too much, the
+    database is fine."""
+
+    type = "urn:task-api:problem:query-timeout"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The request took too long and was stopped; narrow it (a longer search text, "
+            "fewer filters at once) or retry later.",
+            RETRY_AFTER_SECONDS,
+            reason="statement timeout: a query ran longer than DB_STATEMENT_TIMEOUT_MS",
+        )
+
+
+class Busy(ServiceUnavailable):
+    """A task kept changing under this request's writes (SQLite: no row locks)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The task is being changed by other requests at this moment; retry.",
+            1,
+            reason=f"a task changed under {STALE_ATTEMPTS} attempts in a row",
+        )
+
 
 # Errors that mean "the database is not there right now", as opposed to a bug.
 _UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)
@@ -191,7 +236,13 @@ def _available(unit: Callable[[Callable[[Any], T]], T], work: Callable[[Any], T]
     try:
         return unit(work)
     except _UNAVAILABLE as error:
-        raise DatabaseUnavailable(str(error).splitlines()[0]) from error
+        if getattr(getattr(error, "orig", None), "pgcode", None) == QUERY_CANCELED:
+            raise QueryTimeout() from None
+        raise DatabaseUnavailable(str(error).splitlines()[0]) from None
+    except exc.DBAPIError as error:
+        if error.connection_invalidated:  # the connection broke, whatever the driver calls it
+            raise DatabaseUnavailable(str(error).splitlines()[0]) from None
+        raise
 
 
 class Database:
@@ -201,10 +252,15 @@ class Database:
     account operations, where readability beats the last tenth of a millisecond)."""
 
     def __init__(
-        self, engine: Engine, deadline_seconds: float | None = None, slots: int | None = None
+        self,
+        engine: Engine,
+        deadline_seconds: float | None = None,
+        slots: int | None = None,
+        shares: UserShares | None = None,
     ) -> None:
         self.engine = engine
         self.deadline_seconds = deadline_seconds
+        self.shares = shares
         # At most `slots` units of work at once (the pool size): more would open overflow
         # connections that are closed again on return, a connect per request under load.
         self._slots = asyncio.Semaphore(slots) if slots else None
@@ -217,10 +273,10 @@ class Database:
             except StaleRow:
                 # A row changed between this unit's read and its versioned UPDATE (SQLite has
                 # no row locks): run the unit again on fresh data, where an If-Match check
-                # now fails (412) or the last write wins.
-                if attempt == STALE_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+                # now fails (412) or the last write wins; after a growing, jittered pause so
+                # that writers racing for one task spread out.
+                time.sleep(random.uniform(0.002, 0.01) * attempt)  # noqa: S311  (jitter)
+        raise Busy()
 
     def _session_unit(self, work: Callable[[Session], T]) -> T:
         with Session(self.engine, expire_on_commit=False) as session:
@@ -228,14 +284,27 @@ class Database:
             session.commit()
             return result
 
-    async def core_unit(self, work: Callable[[Connection], T]) -> T:
+    async def core_unit(self, work: Callable[[Connection], T], owner: str | None = None) -> T:
         """Core statements on one connection, no ORM session, identity map or flush (a
-        quarter of the database time of a list request)."""
-        return await self._call(self._core_unit, work)
+        quarter of the database time of a list request). With `owner`, within that user's
+        share (backend.fairness)."""
+        return await self._within_share(owner, self._core_unit, work)
 
-    async def orm_unit(self, work: Callable[[Session], T]) -> T:
+    async def orm_unit(self, work: Callable[[Session], T], owner: str | None = None) -> T:
         """ORM objects in one session."""
-        return await self._call(self._session_unit, work)
+        return await self._within_share(owner, self._session_unit, work)
+
+    async def _within_share(
+        self,
+        owner: str | None,
+        unit: Callable[[Callable[[Any], T]], T],
+        work: Callable[[Any], T],
+    ) -> T:
+        if owner is None or self.shares is None:
+            return await self._call(unit, work)
+        # The user's share first: their queued requests wait outside the pool's slots.
+        async with self.shares.slot(owner):
+            return await self._call(unit, work)
 
     async def _call(self, unit: Callable[[Callable[[Any], T]], T], work: Callable[[Any], T]) -> T:
         # A frozen server keeps answering TCP keepalives and never applies its own

@@ -13,6 +13,9 @@ class ProblemError(Exception):
     and, for 422, one entry per invalid input."""
 
     status: ClassVar[int] = 500
+    # RFC 9457's problem type: about:blank (the status says it all) unless a subclass
+    # names a more specific one that clients may branch on.
+    type: ClassVar[str] = "about:blank"
 
     def __init__(
         self,
@@ -20,11 +23,13 @@ class ProblemError(Exception):
         *,
         headers: Mapping[str, str] | None = None,
         errors: Sequence[ValidationErrorItem] | None = None,
+        limit: int | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = dict(headers or {})
         self.errors = list(errors) if errors is not None else None
+        self.limit = limit  # the limit a quota problem is about
 
 
 class InvalidInput(ProblemError):

@@ -38,6 +38,38 @@ class Spec:
             if method in HTTP_METHODS
         }
 
+    def methods(self) -> list[str]:
+        """Every method some operation uses."""
+        used = {method for method, _ in self.operations()}
+        return [method.upper() for method in HTTP_METHODS if method.upper() in used]
+
+    def request_headers(self) -> list[str]:
+        """Header parameters of every operation (If-Match…), resolved through $ref."""
+        names: set[str] = set()
+        for (_, template), operation in self.operations().items():
+            path_item = self.document["paths"][template]
+            for parameter in [*path_item.get("parameters", []), *operation.get("parameters", [])]:
+                resolved = self._resolve(parameter)
+                if resolved.get("in") == "header":
+                    names.add(resolved["name"])
+        return sorted(names)
+
+    def response_headers(self) -> list[str]:
+        """Headers any documented response carries (ETag, Location, Retry-After…)."""
+        names: set[str] = set()
+        for operation in self.operations().values():
+            for response in operation.get("responses", {}).values():
+                names.update(self._resolve(response).get("headers", {}))
+        return sorted(names)
+
+    def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            target: Any = self.document
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            node = target
+        return node
+
     def allowed_methods(self, path: str) -> list[str] | None:
         """Methods the spec defines for a concrete request path; None if no path matches."""
         for pattern, template in self._path_patterns:

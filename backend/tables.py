@@ -64,6 +64,12 @@ class User(SQLModel, table=True):
     created_at: datetime = _column(UTCDateTime(), nullable=False)
     # Tokens issued (iat) before this moment are refused: set by a password change.
     tokens_valid_after: datetime | None = _column(UTCDateTime(), nullable=True)
+    # How many tasks the user has, kept with every create and delete: the quota's check
+    # is one conditional UPDATE instead of counting a heavy user's rows.
+    task_count: int = Field(
+        default=0,
+        sa_column=Column("task_count", Integer(), nullable=False, server_default=text("0")),
+    )
 
 
 class Credential(SQLModel, table=True):
@@ -88,16 +94,37 @@ class DeletedUser(SQLModel, table=True):
     deleted_at: datetime = _column(UTCDateTime(), nullable=False)
 
 
-class RateLimitEvent(SQLModel, table=True):
-    """One counted event (a failed sign-in, a sign-up) under a key such as
-    `signin:email:ada@example.com`. In the database so every worker sees the same counts."""
+RATE_KEY_MAX = 80  # "<scope>:<kind>:" and a 64-character digest or an address prefix
 
-    __tablename__ = "rate_limit_events"
-    __table_args__ = (Index("ix_rate_limit_events_key_at", "key", "at"),)
 
-    id: int | None = _column(IdType, primary_key=True, autoincrement=True)
-    key: str = _column(String(400), nullable=False)
-    at: datetime = _column(UTCDateTime(), nullable=False)
+class RateLimit(SQLModel, table=True):
+    """One fixed-window counter per key (`signin-failures:email:<digest>`, …), counted and
+    checked in one conditional upsert so that parallel attempts cannot pass its limit. In
+    the database so every worker and instance sees the same counts."""
+
+    __tablename__ = "rate_limits"
+    __table_args__ = (Index("ix_rate_limits_expires_at", "expires_at"),)
+
+    key: str = _column(String(RATE_KEY_MAX), primary_key=True)
+    window_started_at: datetime = _column(UTCDateTime(), nullable=False)
+    count: int = _column(Integer(), nullable=False)
+    expires_at: datetime = _column(UTCDateTime(), nullable=False)  # for the purge
+
+
+class DeviceToken(SQLModel, table=True):
+    """A device that signed in to an account before (OWASP's "device cookie"): sign-ins that
+    present it are exempt from the account's lockout. Stored as a SHA-256 digest; deleted
+    with the account and by a password change."""
+
+    __tablename__ = "device_tokens"
+    __table_args__ = (Index("ix_device_tokens_user_id", "user_id"),)
+
+    digest: str = _column(String(64), primary_key=True)
+    user_id: str = _column(
+        String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    created_at: datetime = _column(UTCDateTime(), nullable=False)
+    expires_at: datetime = _column(UTCDateTime(), nullable=False)
 
 
 TAG_KEY_MAX = 200  # casefold() can lengthen a tag ("ß" -> "ss")

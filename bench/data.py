@@ -533,6 +533,12 @@ def load(size: Size, server: str, now: datetime) -> dict[str, float]:
                 _copy(cur, "tags (id, user_id, key, name)", lines_reader(generator.tag_lines))
                 _copy(cur, "task_tags (task_id, tag_id)", lines_reader(generator.task_tag_lines))
             cur.execute("SELECT setval(pg_get_serial_sequence('tasks', 'id'), %s)", (size.tasks,))
+            # The quota's counter, as the API keeps it.
+            cur.execute(
+                "UPDATE users SET task_count = counted.n FROM"
+                " (SELECT user_id, count(*) AS n FROM tasks GROUP BY user_id) AS counted"
+                " WHERE counted.user_id = users.id"
+            )
             cur.execute(
                 "SELECT setval(pg_get_serial_sequence('tags', 'id'), %s)",
                 (max(len(generator.tag_lines), 1),),

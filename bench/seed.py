@@ -90,6 +90,11 @@ def _text_row(values: Iterable[object]) -> str:
     return "\t".join(r"\N" if v is None else str(v) for v in values) + "\n"
 
 
+COUNT_TASKS = (
+    "UPDATE users SET task_count = (SELECT count(*) FROM tasks WHERE tasks.user_id = users.id)"
+)
+
+
 def seed(database_url: str, users: int, tasks: int, rng: random.Random) -> Seed:
     """Load `users` users and `tasks` tasks spread over them (ids 1..tasks)."""
     now = datetime.now(UTC)
@@ -119,6 +124,7 @@ def seed(database_url: str, users: int, tasks: int, rng: random.Random) -> Seed:
         _copy(cur, "users", USER_COLUMNS, user_rows.getvalue())
         _copy(cur, "tasks", TASK_COLUMNS, task_rows.getvalue())
         cur.execute("SELECT setval(pg_get_serial_sequence('tasks', 'id'), %s)", (tasks,))
+        cur.execute(COUNT_TASKS)  # the quota's counter, as the API keeps it
     vacuum(database_url, analyze=True)
     return Seed(user_ids=user_ids, tasks_by_user=tasks_by_user, max_task_id=tasks)
 
@@ -137,6 +143,7 @@ def reset(database_url: str, seed: Seed) -> None:
     """Back to the seeded row count: drop the tasks a run created, vacuum the table."""
     with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
         cur.execute("DELETE FROM tasks WHERE id > %s", (seed.max_task_id,))
+        cur.execute(COUNT_TASKS)
     vacuum(database_url)
 
 

@@ -80,8 +80,8 @@ class Frequency(StrEnum):
 
 class Recurrence(BaseModel):
     """
-    A repeat rule: completing the task creates the next occurrence, due `interval`
-    days, weeks or months after this one.
+    A task's repeat rule: completing the task creates the next occurrence, due
+    `interval` days, weeks or months after this one.
 
     """
 
@@ -89,12 +89,27 @@ class Recurrence(BaseModel):
         extra='forbid',
     )
     frequency: Frequency
-    """
-    The unit of the repeat.
-    """
-    interval: Annotated[int, Field(ge=1, le=1000)] = 1
+    interval: Annotated[int, Field(ge=1, le=1000)]
     """
     Repeat every `interval` units (every 2 weeks, …).
+    """
+
+
+class RecurrenceInput(BaseModel):
+    """
+    A repeat rule to set: completing the task creates the next occurrence, due
+    `interval` days, weeks or months after this one. Returned as a `Recurrence`, with
+    `interval` filled in.
+
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    frequency: Frequency
+    interval: Annotated[int | MISSING, Field(ge=1, le=1000)] = MISSING
+    """
+    Repeat every `interval` units (every 2 weeks, …); 1 when omitted.
     """
 
 
@@ -159,7 +174,7 @@ class Task(BaseModel):
     """
     recurrence: Recurrence | None
     """
-    A repeat rule, or null for a one-off task.
+    A task's repeat rule, or null for a one-off task.
     """
     next_occurrence_id: Annotated[int | None, Field(ge=1)]
     """
@@ -228,9 +243,9 @@ class TaskCreate(BaseModel):
     """
     When the task is due (RFC 3339; stored and returned in UTC), or null.
     """
-    recurrence: Recurrence | None | MISSING = MISSING
+    recurrence: RecurrenceInput | None | MISSING = MISSING
     """
-    A repeat rule, or null for a one-off task.
+    A repeat rule to set, or null for a one-off task.
     """
 
 
@@ -266,9 +281,9 @@ class TaskReplace(BaseModel):
     """
     Optional longer text; null when there is none. No NUL character.
     """
-    completed: bool = False
+    completed: bool | MISSING = MISSING
     """
-    Whether the task is done. Defaults to false when omitted.
+    Whether the task is done; false when omitted.
     """
     priority: Priority | MISSING = MISSING
     tags: Annotated[
@@ -285,9 +300,9 @@ class TaskReplace(BaseModel):
     """
     When the task is due (RFC 3339; stored and returned in UTC), or null.
     """
-    recurrence: Recurrence | None | MISSING = MISSING
+    recurrence: RecurrenceInput | None | MISSING = MISSING
     """
-    A repeat rule, or null for a one-off task.
+    A repeat rule to set, or null for a one-off task.
     """
 
 
@@ -342,9 +357,9 @@ class TaskPatch(BaseModel):
     """
     When the task is due (RFC 3339; stored and returned in UTC), or null.
     """
-    recurrence: Recurrence | None | MISSING = MISSING
+    recurrence: RecurrenceInput | None | MISSING = MISSING
     """
-    A repeat rule, or null for a one-off task.
+    A repeat rule to set, or null for a one-off task.
     """
 
 
@@ -474,37 +489,29 @@ class ByPriority(BaseModel):
     high: StatusCounts
 
 
-class TaskStats(BaseModel):
+class Usage(BaseModel):
     """
-    Counts of a user's tasks.
+    What the user has of their quotas (beyond them, changes get 409 QuotaExceeded).
     """
 
     model_config = ConfigDict(
         extra='forbid',
     )
-    total: Annotated[int, Field(ge=0)]
+    tasks: Annotated[int, Field(ge=0)]
     """
-    Every task of the user.
+    Tasks the user has.
     """
-    pending: Annotated[int, Field(ge=0)]
+    max_tasks: Annotated[int, Field(ge=1)]
     """
-    Tasks not completed.
+    The most tasks the user may have.
     """
-    completed: Annotated[int, Field(ge=0)]
+    tags: Annotated[int, Field(ge=0)]
     """
-    Completed tasks.
+    Distinct tags the user has used.
     """
-    by_priority: ByPriority
+    max_tags: Annotated[int, Field(ge=1)]
     """
-    Pending and completed counts for each priority.
-    """
-    overdue: Annotated[int, Field(ge=0)]
-    """
-    Pending tasks due before now.
-    """
-    due_today: Annotated[int, Field(ge=0)]
-    """
-    Pending tasks due on today's date in the requested time zone (overdue ones included).
+    The most distinct tags the user may use.
     """
 
 
@@ -566,7 +573,11 @@ class SignUpRequest(BaseModel):
         str, Field(examples=['correct horse battery staple'], max_length=128, min_length=8)
     ]
     """
-    A password of 8 to 128 characters, any Unicode. Never returned or logged.
+    A password of 8 to 128 characters, any Unicode. Never returned or logged. A new
+    password (sign-up, password change) must not be one of the 30,000 most common
+    passwords, the email address or its local part, only spaces, or fewer than 3
+    different characters (NIST SP 800-63B); otherwise 422 says which rule it broke.
+
     """
     name: Annotated[
         str,
@@ -648,7 +659,21 @@ class SignInRequest(BaseModel):
         str, Field(examples=['correct horse battery staple'], max_length=128, min_length=8)
     ]
     """
-    A password of 8 to 128 characters, any Unicode. Never returned or logged.
+    A password of 8 to 128 characters, any Unicode. Never returned or logged. A new
+    password (sign-up, password change) must not be one of the 30,000 most common
+    passwords, the email address or its local part, only spaces, or fewer than 3
+    different characters (NIST SP 800-63B); otherwise 422 says which rule it broke.
+
+    """
+    device_token: Annotated[
+        str | MISSING, Field(max_length=128, min_length=1, pattern='^[A-Za-z0-9_-]+$')
+    ] = MISSING
+    """
+    The `device_token` an earlier sign-in to this account returned on this device.
+    While it is valid, failed sign-ins from this device count against the device
+    alone, so failures by others cannot lock its owner out. An unknown, expired or
+    other account's token is ignored (the attempt is throttled as without one).
+
     """
 
 
@@ -729,7 +754,11 @@ class UserUpdateRequest(BaseModel):
         Field(examples=['correct horse battery staple'], max_length=128, min_length=8),
     ] = MISSING
     """
-    A password of 8 to 128 characters, any Unicode. Never returned or logged.
+    A password of 8 to 128 characters, any Unicode. Never returned or logged. A new
+    password (sign-up, password change) must not be one of the 30,000 most common
+    passwords, the email address or its local part, only spaces, or fewer than 3
+    different characters (NIST SP 800-63B); otherwise 422 says which rule it broke.
+
     """
     current_password: Annotated[str | MISSING, Field(max_length=128, min_length=1)] = MISSING
     """
@@ -782,6 +811,19 @@ class TokenResponse(BaseModel):
     """
     Seconds until the token expires.
     """
+    device_token: str
+    """
+    An opaque token for this device (OWASP's "device cookie"): keep it (e.g. in
+    local storage) and send it with the next sign-ins to this account, which are
+    then throttled per device instead of per account. Valid for
+    `device_token_expires_in` seconds; a password change or deleting the account
+    ends every device token of the account.
+
+    """
+    device_token_expires_in: Annotated[int, Field(ge=1)]
+    """
+    Seconds until the device token expires (90 days by default).
+    """
 
 
 class Location(StrEnum):
@@ -819,14 +861,21 @@ class ValidationErrorItem(BaseModel):
 
 class ListTasksParametersQuery(BaseModel):
     status: TaskStatusFilter | None = TaskStatusFilter.all
-    priority: Annotated[list[Priority] | MISSING, Field(max_length=3)] = MISSING
-    tag: Annotated[list[TagName] | MISSING, Field(max_length=20)] = MISSING
-    q: Annotated[str | MISSING, Field(max_length=200, min_length=1, pattern='^[^\\u0000]*$')] = (
+    priority: Annotated[list[Priority] | MISSING, Field(examples=[['high']], max_length=3)] = (
         MISSING
     )
-    due_before: AwareDatetime | MISSING = MISSING
-    due_after: AwareDatetime | MISSING = MISSING
-    overdue: bool | MISSING = MISSING
+    tag: Annotated[list[TagName] | MISSING, Field(examples=[['work']], max_length=20)] = MISSING
+    q: Annotated[
+        str | MISSING,
+        Field(examples=['milk'], max_length=200, min_length=1, pattern='^[^\\u0000]*$'),
+    ] = MISSING
+    due_before: Annotated[AwareDatetime | MISSING, Field(examples=['2026-12-01T00:00:00Z'])] = (
+        MISSING
+    )
+    due_after: Annotated[AwareDatetime | MISSING, Field(examples=['2026-11-01T00:00:00Z'])] = (
+        MISSING
+    )
+    overdue: Annotated[bool | MISSING, Field(examples=[True])] = MISSING
     sort: TaskSort | None = TaskSort.created_at
     order: SortOrder | None = SortOrder.desc
     limit: Annotated[int, Field(ge=1, le=100)] = 20
@@ -836,13 +885,53 @@ class ListTasksParametersQuery(BaseModel):
 class GetTaskStatsParametersQuery(BaseModel):
     tz: Annotated[
         str,
-        Field(max_length=64, min_length=1, pattern='^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$'),
+        Field(
+            examples=['Europe/Berlin'],
+            max_length=64,
+            min_length=1,
+            pattern='^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$',
+        ),
     ] = 'UTC'
 
 
 class ListTagsParametersQuery(BaseModel):
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
     offset: Annotated[int, Field(ge=0, le=2147483647)] = 0
+
+
+class TaskStats(BaseModel):
+    """
+    Counts of a user's tasks.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    total: Annotated[int, Field(ge=0)]
+    """
+    Every task of the user.
+    """
+    pending: Annotated[int, Field(ge=0)]
+    """
+    Tasks not completed.
+    """
+    completed: Annotated[int, Field(ge=0)]
+    """
+    Completed tasks.
+    """
+    by_priority: ByPriority
+    """
+    Pending and completed counts for each priority.
+    """
+    overdue: Annotated[int, Field(ge=0)]
+    """
+    Pending tasks due before now.
+    """
+    due_today: Annotated[int, Field(ge=0)]
+    """
+    Pending tasks due on today's date in the requested time zone (overdue ones included).
+    """
+    usage: Usage
 
 
 class Problem(BaseModel):
@@ -853,6 +942,8 @@ class Problem(BaseModel):
     type: str
     """
     Identifies the problem type; `about:blank` means the status code says it all.
+    Others: `urn:task-api:problem:query-timeout` (503), `urn:task-api:problem:quota-exceeded` (409).
+
     """
     title: str
     """
@@ -873,4 +964,8 @@ class Problem(BaseModel):
     errors: list[ValidationErrorItem] | MISSING = MISSING
     """
     One entry per invalid input (422 responses only).
+    """
+    limit: Annotated[int | MISSING, Field(ge=1)] = MISSING
+    """
+    The quota that was reached (409 quota problems only).
     """

@@ -5,6 +5,7 @@ PostgreSQL server (e.g. postgresql://postgres@127.0.0.1:5432/test) it creates a 
 of its own on that server, runs against it and drops it at the end (tests/databases.py).
 """
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,6 +17,10 @@ from sqlalchemy import Engine, text
 from backend.app import create_app
 from tests.databases import fresh_database
 from tests.helpers import auth, make_settings
+
+# The real-browser tests need Chromium and node_modules: `make browser-test` runs them
+# (BROWSER_TESTS=1); `make test` does not collect them.
+collect_ignore = [] if os.environ.get("BROWSER_TESTS") == "1" else ["browser"]
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +59,12 @@ def client(session_client: TestClient, engine: Engine) -> TestClient:
             "credentials",
             "users",
             "deleted_users",
-            "rate_limit_events",
+            "rate_limits",
+            "device_tokens",
         ):
             connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608  (fixed names)
+    app: Any = session_client.app
+    app.state.accounts.forget_known_blocks()  # the throttles were emptied above
     return session_client
 
 

@@ -10,9 +10,12 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from backend.identity.tokens import TokenVerifier
+from tests.helpers import ROOT, make_settings
+
+__all__ = ["ROOT", "LiveServer", "free_port", "live_server", "server_env"]
+
 STARTUP_SECONDS = 30.0
 
 
@@ -22,6 +25,13 @@ class LiveServer:
     port: int
     pid: int
     env: dict[str, str]  # the server's settings, for commands that must agree with it
+
+    def token(self, sub: str) -> str:
+        """A token the server accepts for `sub`, issued as the API issues its own."""
+        settings = make_settings(
+            self.env["DATABASE_URL"], better_auth_secret=self.env["BETTER_AUTH_SECRET"]
+        )
+        return TokenVerifier(settings).issue(sub)
 
 
 def free_port() -> int:
@@ -40,6 +50,7 @@ def server_env(database_url: str, **overrides: str) -> dict[str, str]:
         "JWT_ISSUER": "",
         "JWT_AUDIENCE": "",
         "CORS_ORIGINS": "",
+        "TRUSTED_PROXIES": "",
         "LOG_LEVEL": "warning",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         **overrides,
@@ -57,11 +68,10 @@ def live_server(database_url: str, **settings: str) -> Iterator[LiveServer]:
     )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "uvicorn", "backend.main:app", "--port", str(port)]
+    # As make run and make serve start it: X-Forwarded-For believed only from TRUSTED_PROXIES.
+    command = [sys.executable, "-m", "backend", "serve", "--port", str(port)]
     # Output is inherited: pytest shows it with a failing test, the contract run live.
-    server = subprocess.Popen(
-        [*command, "--log-level", "warning", "--no-access-log"], env=env, cwd=ROOT
-    )
+    server = subprocess.Popen(command, env=env, cwd=ROOT)
     try:
         _wait_until_ready(server, url)
         yield LiveServer(url=url, port=port, pid=server.pid, env=env)

@@ -11,9 +11,7 @@ from jose import jwt
 
 from backend.app import create_app
 from backend.db import is_sqlite, normalise_url
-from tests.helpers import SECRET, auth, make_settings
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT, SECRET, auth, make_settings
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -36,6 +34,12 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
         ({}, "BETTER_AUTH_SECRET is not set"),
         ({"BETTER_AUTH_SECRET": "too-short"}, "BETTER_AUTH_SECRET"),
         ({"BETTER_AUTH_SECRET": "x" * 31}, "at least 32 bytes"),
+        ({"BETTER_AUTH_SECRET": "a" * 32}, "too predictable"),
+        ({"BETTER_AUTH_SECRET": "ab" * 40}, "too predictable"),
+        (
+            {"BETTER_AUTH_SECRET": "change-me-to-a-long-random-string-of-32-bytes-or-more"},
+            "placeholder from .env.example",
+        ),
     ],
 )
 def test_app_refuses_to_start_without_a_strong_secret(

@@ -26,10 +26,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from backend.config import Settings
 from backend.db import normalise_url
-from backend.identity.tokens import TokenVerifier
 from backend.migrate import upgrade
+from tests.helpers import bearer
 from tests.live_server import free_port, live_server
 
 PG_ROOT = Path("/usr/lib/postgresql")
@@ -254,7 +253,7 @@ class ClientLoop:
         assert not self._thread.is_alive(), "the client loop did not stop"
 
     def _run(self) -> None:
-        headers = {"Authorization": f"Bearer {self.token}"}
+        headers = bearer(self.token)
         with httpx.Client(base_url=self.base_url, headers=headers, timeout=CLIENT_TIMEOUT) as http:
             number = 0
             while not self._stop.is_set():
@@ -315,7 +314,8 @@ def _process_state(pid: int) -> tuple[str, int]:
 
 
 def _server_pid(port: int) -> int:
-    """The uvicorn child of this process that serves `port` (tests.live_server starts it)."""
+    """The server child of this process that serves `port` (tests.live_server starts it with
+    `python -m backend serve`)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -324,9 +324,10 @@ def _server_pid(port: int) -> int:
             stat = (entry / "stat").read_text()
             ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
             argv = (entry / "cmdline").read_bytes().split(b"\0")
-            if ppid == os.getpid() and b"uvicorn" in argv and str(port).encode() in argv:
+            serving = b"serve" in argv and b"backend" in argv
+            if ppid == os.getpid() and serving and str(port).encode() in argv:
                 found.append(int(entry.name))
-    assert len(found) == 1, f"expected one uvicorn child on port {port}, found {found}"
+    assert len(found) == 1, f"expected one server child on port {port}, found {found}"
     return found[0]
 
 
@@ -339,10 +340,7 @@ def test_api_survives_a_postgresql_outage(cluster: Cluster) -> None:
         pid = _server_pid(server.port)
         assert getattr(server, "pid", pid) == pid  # when LiveServer tells its pid, it agrees
         _, started_at = _process_state(pid)
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None, database_url=url, better_auth_secret=server.env["BETTER_AUTH_SECRET"]
-        )
-        token = TokenVerifier(settings).issue(USER_ID)
+        token = server.token(USER_ID)
 
         with ClientLoop(server.url, token) as client:
             # 1. PostgreSQL up: tasks are created.
@@ -471,7 +469,7 @@ def _check_calls(
 
 def _list_all_task_ids(base_url: str, token: str) -> set[int]:
     ids: set[int] = set()
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = bearer(token)
     with httpx.Client(base_url=base_url, headers=headers, timeout=CLIENT_TIMEOUT) as http:
         offset = 0
         while True:

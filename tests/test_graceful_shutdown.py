@@ -6,8 +6,6 @@ import socket
 import time
 from pathlib import Path
 
-from backend.config import Settings
-from backend.identity.tokens import TokenVerifier
 from tests.live_server import live_server
 
 
@@ -18,12 +16,7 @@ def _connect(port: int) -> socket.socket:
 def test_request_in_flight_during_sigterm_gets_its_response(tmp_path: Path) -> None:
     database_url = f"sqlite:///{tmp_path}/graceful.db"
     with live_server(database_url) as server:
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None,
-            database_url=database_url,
-            better_auth_secret=server.env["BETTER_AUTH_SECRET"],
-        )
-        token = TokenVerifier(settings).issue("alice")
+        token = server.token("alice")
         body = b'{"title": "written during shutdown"}'
         in_flight = _connect(server.port)
         # Headers and half the body: the request has started but cannot finish yet.

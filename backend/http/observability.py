@@ -10,6 +10,7 @@ import re
 import sys
 import time
 import uuid
+from contextvars import ContextVar
 from typing import Any
 
 from prometheus_client import (
@@ -53,14 +54,45 @@ POOL_IN_USE = Gauge(
 POOL_SIZE = Gauge("db_pool_size", "Connections the pool keeps open", multiprocess_mode="livemax")
 
 
+# The request being served, for every log line written while serving it (uvicorn's too).
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
+# uvicorn's loggers: their lines go through the same handler (JSON with LOG_FORMAT=json),
+# except its access log: backend.access writes one line per request already.
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error")
+
+
+class _WithRequestId(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = REQUEST_ID.get()
+        return True
+
+
 def configure_logging(level: str, log_format: str) -> None:
-    """Root logging, like logging.basicConfig: left alone where a host (pytest, a custom
-    uvicorn --log-config) already installed handlers."""
+    """One handler on the root logger, every line with the request id; uvicorn's loggers
+    hand their lines to it instead of their own (so JSON is JSON throughout). Like
+    logging.basicConfig, left alone where a host (pytest, a custom uvicorn --log-config)
+    already installed root handlers."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
     handler = logging.StreamHandler(sys.stderr)
-    fields = "%(asctime)s %(levelname)s %(name)s %(message)s"
-    formatter = JsonFormatter(fields) if log_format == "json" else logging.Formatter(fields)
-    handler.setFormatter(formatter)
-    logging.basicConfig(level=level.upper(), handlers=[handler])
+    handler.addFilter(_WithRequestId())
+    if log_format == "json":
+        fields = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"
+        handler.setFormatter(JsonFormatter(fields))
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers.clear()
+    uvicorn_access.propagate = False
 
 
 def _request_id(scope: Scope) -> str:
@@ -87,6 +119,7 @@ class RequestContext:
             return
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
+        context = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status = 500  # if the app fails before answering
 
@@ -107,6 +140,7 @@ class RequestContext:
             if self.pool is not None and hasattr(self.pool, "checkedout"):  # not SQLite's
                 POOL_IN_USE.set(self.pool.checkedout())
                 POOL_SIZE.set(self.pool.size())
+            REQUEST_ID.reset(context)
 
     @staticmethod
     def _record(scope: Scope, request_id: str, status: int, seconds: float) -> None:

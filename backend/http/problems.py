@@ -10,7 +10,9 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.routing import Match
 
 from backend.errors import InvalidInput, ProblemError, ServiceUnavailable
 from backend.limits import DESCRIPTION_PATTERN, VISIBLE_TEXT_PATTERN
@@ -35,17 +37,21 @@ def problem_response(
     status: int,
     detail: str,
     *,
+    problem_type: str = "about:blank",
     instance: str | None = None,
     headers: Mapping[str, str] | None = None,
     errors: Sequence[ValidationErrorItem] | None = None,
+    limit: int | None = None,
 ) -> Response:
     title = _TITLES.get(status) or HTTPStatus(status).phrase
-    problem = Problem(type="about:blank", title=title, status=status, detail=detail)
+    problem = Problem(type=problem_type, title=title, status=status, detail=detail)
     if instance is not None:
         # The decoded request path, percent-encoded again so it stays a valid URI reference.
         problem.instance = quote(instance, safe=_PATH_SAFE)
     if errors is not None:
         problem.errors = list(errors)
+    if limit is not None:
+        problem.limit = limit
     return Response(
         problem.model_dump_json(), status_code=status, media_type=PROBLEM_JSON, headers=headers
     )
@@ -53,7 +59,13 @@ def problem_response(
 
 def response_for(error: ProblemError, path: str) -> Response:
     return problem_response(
-        error.status, error.detail, instance=path, headers=error.headers, errors=error.errors
+        error.status,
+        error.detail,
+        problem_type=error.type,
+        instance=path,
+        headers=error.headers,
+        errors=error.errors,
+        limit=error.limit,
     )
 
 
@@ -65,7 +77,7 @@ def _message(error: Mapping[str, Any]) -> str:
     if error["type"] == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern")
         return PATTERN_MESSAGES.get(pattern, str(error["msg"]))
-    return str(error["msg"])
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def validation_items(
@@ -79,6 +91,15 @@ def validation_items(
     ]
 
 
+def _route_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods - {"HEAD"}) or ["GET"]
+
+
 def install_error_handlers(app: FastAPI, spec: Spec) -> None:
     async def problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ProblemError)
@@ -90,8 +111,9 @@ def install_error_handlers(app: FastAPI, spec: Spec) -> None:
         assert isinstance(exc, StarletteHTTPException)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
-            # Starlette lists only the first matching route's methods; the spec knows them all.
-            allowed = spec.allowed_methods(request.url.path) or []
+            # Starlette lists only the first matching route's methods; the spec knows them all
+            # (and the app's own routes those outside it: /openapi.yaml, /docs…).
+            allowed = spec.allowed_methods(request.url.path) or _route_methods(request)
             headers["Allow"] = ", ".join(allowed)
             detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}."
         elif exc.status_code == 404:
@@ -113,6 +135,17 @@ def install_error_handlers(app: FastAPI, spec: Spec) -> None:
             )
         return response_for(InvalidInput(items), request.url.path)
 
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # Nobody reads this answer; the status keeps the log line and metrics honest.
+        logger.info(
+            "client disconnected before the whole body arrived: %s %s",
+            request.method,
+            request.url.path,
+        )
+        return problem_response(
+            400, "The client disconnected before sending the whole body.", instance=request.url.path
+        )
+
     async def unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "An unexpected error occurred.", instance=request.url.path)
@@ -120,4 +153,5 @@ def install_error_handlers(app: FastAPI, spec: Spec) -> None:
     app.add_exception_handler(ProblemError, problem)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, request_validation_error)
+    app.add_exception_handler(ClientDisconnect, client_gone)
     app.add_exception_handler(Exception, unexpected)

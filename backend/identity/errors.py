@@ -85,8 +85,10 @@ class NoPassword(ProblemError):
 class TooManyAttempts(ProblemError):
     status = 429
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, key: str = "") -> None:
         super().__init__(
             f"Too many attempts; retry in {retry_after} seconds.",
             headers={"Retry-After": str(retry_after)},
         )
+        self.retry_after = retry_after
+        self.key = key  # the throttle that refused

@@ -1,6 +1,8 @@
 """The auth server's public signing keys (a JWKS, e.g. Better Auth's `/api/auth/jwks`).
 
-Fetched asynchronously (httpx) and cached for `jwt_jwks_cache_seconds`. A token naming an
+Fetched asynchronously with one shared httpx client, each fetch bounded by an overall
+deadline (`jwt_jwks_fetch_deadline_seconds`: a server dripping bytes cannot hold a request
+longer), and cached for `jwt_jwks_cache_seconds`. A token naming an
 unknown `kid` triggers a fetch, but fetches (successful or not) are at most one per
 `jwt_jwks_min_refetch_seconds`, and requests that waited for a fetch in progress use its
 result instead of fetching again: a flood of bogus kids cannot hammer the auth server.
@@ -8,8 +10,10 @@ When a fetch fails, the last key set fetched successfully stays in use (the fail
 logged once per attempt); with no key set at all, `JwksUnavailable` is raised.
 
 Only keys this API can verify are kept, each with the one algorithm allowed for it:
-RSA (at least 2048 bits) → RS256, EC P-256 → ES256. A JWK's own `alg`, when present,
-must be that algorithm; keys for other uses (`use` other than `sig`) are skipped.
+RSA (at least 2048 bits) → RS256, EC P-256 → ES256, OKP Ed25519 → EdDSA (Better Auth's
+default). A JWK's own `alg`, when present, must be that algorithm; keys for other uses
+(`use` other than `sig`) are skipped. Ed448 keys are kept as unsupported, so that a token
+naming one gets a 401 that says so.
 """
 
 import asyncio
@@ -23,14 +27,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from jose import jwk
 from jose.backends.base import Key
 
 logger = logging.getLogger("backend.jwks")
 
-FETCH_TIMEOUT_SECONDS = 5.0
 MAX_JWKS_BYTES = 256 * 1024
 MIN_RSA_BITS = 2048
+ED25519_KEY_BYTES = 32
+EDDSA = "EdDSA"
+UNSUPPORTED_ED448 = "Ed448"  # the algorithm of a kept Ed448 key: never verifies
 # The public members of each supported key type: private members are never passed on.
 _PUBLIC_MEMBERS = {"RSA": ("kty", "n", "e"), "EC": ("kty", "crv", "x", "y")}
 
@@ -39,7 +46,8 @@ _PUBLIC_MEMBERS = {"RSA": ("kty", "n", "e"), "EC": ("kty", "crv", "x", "y")}
 class VerificationKey:
     kid: str
     algorithm: str  # the only algorithm a token signed with this key may use
-    key: Key
+    # python-jose's key for RS256/ES256; cryptography's for EdDSA (python-jose has none).
+    key: Key | Ed25519PublicKey | None
 
 
 class JwksUnavailable(Exception):
@@ -54,10 +62,14 @@ class _FetchError(Exception):
     pass
 
 
-def _b64url_int(value: Any) -> int:
+def b64url_bytes(value: Any) -> bytes:
     if not isinstance(value, str) or not value:
         raise ValueError("not a base64url string")
-    return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+def _b64url_int(value: Any) -> int:
+    return int.from_bytes(b64url_bytes(value), "big")
 
 
 def _algorithm_for(data: Mapping[str, Any]) -> str:
@@ -72,9 +84,11 @@ def _algorithm_for(data: Mapping[str, Any]) -> str:
         if data.get("crv") != "P-256":
             raise ValueError(f"EC curve {data.get('crv')!r} is not P-256")
     elif kty == "OKP":
-        raise ValueError(
-            "EdDSA (OKP) keys are not supported: configure the auth server for ES256 or RS256"
-        )
+        algorithm = EDDSA
+        if data.get("crv") == "Ed448":
+            return UNSUPPORTED_ED448
+        if data.get("crv") != "Ed25519":
+            raise ValueError(f"OKP curve {data.get('crv')!r} is not Ed25519")
     else:
         raise ValueError(f"key type {kty!r} is not supported")
     if "alg" in data and data["alg"] != algorithm:
@@ -106,16 +120,28 @@ def parse_jwks(body: bytes) -> dict[str, VerificationKey]:
             continue
         try:
             algorithm = _algorithm_for(data)
-            public = {name: data[name] for name in _PUBLIC_MEMBERS[data["kty"]]}
-            key = jwk.construct(public, algorithm)
+            key = _public_key(data, algorithm)
         except Exception as error:  # malformed members make jose raise almost anything
             reason = str(error) if isinstance(error, ValueError) else type(error).__name__
             logger.warning("JWKS: skipped key %r: %s", kid, reason)
             continue
         keys[kid] = VerificationKey(kid=kid, algorithm=algorithm, key=key)
     if not keys:
-        logger.warning("JWKS: no usable key (RS256 or ES256) in the key set")
+        logger.warning("JWKS: no usable key (RS256, ES256 or EdDSA) in the key set")
     return keys
+
+
+def _public_key(data: Mapping[str, Any], algorithm: str) -> Key | Ed25519PublicKey | None:
+    if algorithm == UNSUPPORTED_ED448:
+        return None
+    if algorithm == EDDSA:
+        raw = b64url_bytes(data.get("x"))
+        if len(raw) != ED25519_KEY_BYTES:
+            raise ValueError(f"an Ed25519 key is {ED25519_KEY_BYTES} bytes, not {len(raw)}")
+        return Ed25519PublicKey.from_public_bytes(raw)
+    public = {name: data[name] for name in _PUBLIC_MEMBERS[data["kty"]]}
+    key: Key = jwk.construct(public, algorithm)
+    return key
 
 
 class JwksCache:
@@ -125,34 +151,52 @@ class JwksCache:
         *,
         cache_seconds: float,
         min_refetch_seconds: float,
-        timeout_seconds: float = FETCH_TIMEOUT_SECONDS,
+        deadline_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._url = url
         self._cache_seconds = cache_seconds
         self._min_refetch_seconds = min_refetch_seconds
-        self._timeout = timeout_seconds
+        self._deadline = deadline_seconds
         self._clock = clock
         self._keys: dict[str, VerificationKey] | None = None  # None: never fetched
         self._fetched_at = -math.inf  # last successful fetch
         self._attempted_at = -math.inf  # end of the last attempt, successful or not
         self._attempts = 0  # attempts completed
         self._lock = asyncio.Lock()
+        # One client for every fetch (its TLS context and settings). No kept-alive
+        # connections: fetches are at least min_refetch_seconds apart, and a pooled
+        # connection would be tied to the event loop that opened it.
+        self._client = httpx.AsyncClient(
+            timeout=deadline_seconds,
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+            headers={"Accept": "application/json"},
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
     async def get(self, kid: str) -> VerificationKey | None:
-        """The key named `kid`, or None when the key set does not have it."""
+        """The key named `kid`, or None when the key set does not have it. Waits at most
+        the fetch deadline, also behind another request's fetch; then JwksUnavailable."""
         keys = self._keys
         if keys is not None and kid in keys and (self._fresh() or self._lock.locked()):
             return keys[kid]  # fresh, or being refreshed: a known key does not wait for it
         attempts_seen = self._attempts
-        async with self._lock:
-            # Requests that queued behind a fetch use its result rather than fetching again.
-            if self._attempts == attempts_seen and self._should_fetch(kid):
-                await self._refresh()
-            if self._keys is None:
-                wait = self._min_refetch_seconds - (self._clock() - self._attempted_at)
-                raise JwksUnavailable(retry_after=max(1, math.ceil(wait)))
-            return self._keys.get(kid)
+        timed_out = False
+        try:
+            async with asyncio.timeout(self._deadline), self._lock:
+                # Requests that queued behind a fetch use its result rather than fetching.
+                if self._attempts == attempts_seen and self._should_fetch(kid):
+                    await self._refresh()
+        except TimeoutError:
+            timed_out = True
+            logger.warning("JWKS fetch from %s: over the %s s deadline", self._url, self._deadline)
+        if self._keys is None or (timed_out and kid not in self._keys):
+            wait = self._min_refetch_seconds - (self._clock() - self._attempted_at)
+            raise JwksUnavailable(retry_after=max(1, math.ceil(wait)))
+        return self._keys.get(kid)
 
     def _fresh(self) -> bool:
         return self._clock() - self._fetched_at < self._cache_seconds
@@ -171,7 +215,8 @@ class JwksCache:
             logger.warning("JWKS fetch from %s failed (%s): %s", self._url, error, stale)
             return
         finally:
-            # Counted when it ends: requests that arrived while it ran use its result.
+            # Counted when it ends (a deadline included): requests that arrived while it
+            # ran use its result.
             self._attempts += 1
             self._attempted_at = self._clock()
         self._keys = keys
@@ -180,10 +225,7 @@ class JwksCache:
 
     async def _download(self) -> bytes:
         try:
-            async with (
-                httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as client,
-                client.stream("GET", self._url, headers={"Accept": "application/json"}) as reply,
-            ):
+            async with self._client.stream("GET", self._url) as reply:
                 if reply.status_code != 200:
                     raise _FetchError(f"HTTP {reply.status_code}")
                 body = bytearray()

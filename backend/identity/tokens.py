@@ -4,13 +4,17 @@ One verifier for every token, whoever issued it (the frontend's Better Auth serv
 `python -m backend token`), with one algorithm per key (RFC 8725):
 
 * HS256, signed with BETTER_AUTH_SECRET; HS* tokens are never checked against any other key.
-* With JWT_JWKS_URL set, also RS256 / ES256, signed with the JWKS key named by the header's
-  `kid`; the key's type (and its JWK `alg`, when present) must match the header's `alg`.
+* With JWT_JWKS_URL set, also EdDSA (Ed25519, Better Auth's default), RS256 and ES256,
+  signed with the JWKS key named by the header's `kid`; the key's type and curve (and its
+  JWK `alg`, when present) must match the header's `alg`. python-jose verifies RS256/ES256
+  but has no EdDSA: there `cryptography` checks the Ed25519 signature, and python-jose
+  the claims exactly as for the others.
 
 Every token then passes the same claim checks (exp required, nbf/iat with leeway, iss/aud
 when configured, sub).
 """
 
+import math
 import re
 import time
 import uuid
@@ -18,26 +22,40 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from jose import ExpiredSignatureError, JWTError, jwt
 from jose.backends.base import Key
 from jose.exceptions import JWTClaimsError
 
 from backend.config import Settings
 from backend.identity.errors import KeysUnavailable, Unauthorized
-from backend.identity.jwks import JwksCache, JwksUnavailable
+from backend.identity.jwks import (
+    EDDSA,
+    UNSUPPORTED_ED448,
+    JwksCache,
+    JwksUnavailable,
+    b64url_bytes,
+)
 
 ALGORITHM = "HS256"  # the shared-secret algorithm, and the one this API issues
-JWKS_ALGORITHMS = ("RS256", "ES256")
-# python-jose cannot verify EdDSA, Better Auth's default: say how to configure it instead.
-EDDSA_ALGORITHMS = ("EdDSA", "Ed25519", "Ed448")
-EDDSA_DETAIL = (
-    "The token is signed with EdDSA, which this API cannot verify: configure Better Auth's "
-    'JWT plugin with jwt({ jwks: { keyPairConfig: { alg: "ES256" } } }) (or "RS256").'
+JWKS_ALGORITHMS = (EDDSA, "RS256", "ES256")
+# RFC 9864's fully-specified name of EdDSA with Ed25519, treated as EdDSA.
+ED25519_ALIAS = "Ed25519"
+ED25519_SIGNATURE_BYTES = 64
+NO_JWKS_DETAIL = (
+    "The token is signed with {alg}, which needs the auth server's public keys: set "
+    "JWT_JWKS_URL (e.g. http://localhost:3000/api/auth/jwks); without it only HS256 tokens "
+    "signed with BETTER_AUTH_SECRET are accepted."
 )
 LEEWAY_SECONDS = 30
+MAX_TIMESTAMP = 253402300800  # 10000-01-01T00:00:00Z: no date-time goes further
 VERIFIED_CACHE_SIZE = 10_000  # tokens, each a few hundred bytes
-# `sub` becomes users.id: bounded, printable, no control characters.
-_SUBJECT = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
+# `sub` becomes users.id and appears in paths and logs: 1 to 255 characters, no control
+# character (C0, DEL, C1) and no bidirectional control that could disguise it in a log.
+_UNSAFE = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_SUBJECT = re.compile(f"[^{_UNSAFE}]{{1,255}}")
+_CLAIM_TEXT = re.compile(f"[^{_UNSAFE}]+")  # email and name claims, kept when they are safe
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")  # RFC 6750 b64token
 
 
@@ -49,8 +67,18 @@ class Identity:
     issued_at: float | None = None  # the token's iat, for revocation (identity.users)
 
 
+def _finite_number(value: Any) -> bool:
+    """A JSON number a timestamp can be: 1e400 parses as infinity, 10**400 overflows."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value) and abs(value) < MAX_TIMESTAMP
+    except OverflowError:
+        return False
+
+
 def _optional_text(value: Any, max_length: int) -> str | None:
-    if isinstance(value, str) and 0 < len(value) <= max_length and _SUBJECT.match(value):
+    if isinstance(value, str) and 0 < len(value) <= max_length and _CLAIM_TEXT.fullmatch(value):
         return value
     return None
 
@@ -66,6 +94,7 @@ class TokenVerifier:
                 settings.jwt_jwks_url,
                 cache_seconds=settings.jwt_jwks_cache_seconds,
                 min_refetch_seconds=settings.jwt_jwks_min_refetch_seconds,
+                deadline_seconds=settings.jwt_jwks_fetch_deadline_seconds,
             )
             if settings.jwt_jwks_url
             else None
@@ -90,28 +119,39 @@ class TokenVerifier:
     async def _verify(self, token: str) -> tuple[Identity, float]:
         try:
             header = jwt.get_unverified_header(token)
-        except JWTError:
+        except (JWTError, RecursionError, OverflowError):
             raise Unauthorized("The token is malformed.") from None
         if "crit" in header:  # extensions this API does not understand (RFC 7515 §4.1.11)
             raise Unauthorized("The token's header has critical parameters this API rejects.")
         algorithm = header.get("alg")
-        key: str | Key
+        if algorithm == ED25519_ALIAS:
+            algorithm = EDDSA
         if algorithm == ALGORITHM:
-            key = self._key
-        elif self._jwks is None:
-            raise Unauthorized(f"The token must be signed with {ALGORITHM}.")
-        elif algorithm in EDDSA_ALGORITHMS:
-            raise Unauthorized(EDDSA_DETAIL)
-        elif algorithm in JWKS_ALGORITHMS:
-            key = await self._jwks_key(self._jwks, header, algorithm)
-        else:
+            claims = self._decode(token, self._key, algorithm)
+        elif algorithm == UNSUPPORTED_ED448:
+            raise Unauthorized("The token is signed with Ed448; EdDSA tokens must use Ed25519.")
+        elif algorithm not in JWKS_ALGORITHMS:
             allowed = ", ".join((ALGORITHM, *JWKS_ALGORITHMS))
             raise Unauthorized(f"The token must be signed with one of {allowed}.")
-        claims = self._decode(token, key, algorithm)
+        elif self._jwks is None:
+            raise Unauthorized(NO_JWKS_DETAIL.format(alg=algorithm))
+        else:
+            key = await self._jwks_key(self._jwks, header, algorithm)
+            if isinstance(key, Ed25519PublicKey):
+                _verify_ed25519(token, key)
+                claims = self._decode(token, "", algorithm, signature_checked=True)
+            else:
+                claims = self._decode(token, key, algorithm)
         return self._identity(claims), float(claims["exp"])
 
+    async def aclose(self) -> None:
+        if self._jwks is not None:
+            await self._jwks.aclose()
+
     @staticmethod
-    async def _jwks_key(jwks: JwksCache, header: dict[str, Any], algorithm: str) -> Key:
+    async def _jwks_key(
+        jwks: JwksCache, header: dict[str, Any], algorithm: str
+    ) -> Key | Ed25519PublicKey:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise Unauthorized(f"A {algorithm} token must name its signing key (kid).")
@@ -121,14 +161,19 @@ class TokenVerifier:
             raise KeysUnavailable(error.retry_after) from None
         if found is None:
             raise Unauthorized("The token's signing key (kid) is not in the auth server's JWKS.")
-        if found.algorithm != algorithm:
+        if found.algorithm == UNSUPPORTED_ED448:
+            raise Unauthorized("The token's key is an Ed448 key; EdDSA tokens must use Ed25519.")
+        if found.algorithm != algorithm or found.key is None:
             raise Unauthorized(
                 f"The token's alg {algorithm} does not match its key, a {found.algorithm} key."
             )
         return found.key
 
-    def _decode(self, token: str, key: str | Key, algorithm: str) -> dict[str, Any]:
-        """Signature with exactly one algorithm, then the registered claims."""
+    def _decode(
+        self, token: str, key: str | Key, algorithm: str, *, signature_checked: bool = False
+    ) -> dict[str, Any]:
+        """Signature with exactly one algorithm (unless already checked), then the
+        registered claims."""
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -137,6 +182,7 @@ class TokenVerifier:
                 audience=self._audience,
                 issuer=self._issuer,
                 options={
+                    "verify_signature": not signature_checked,
                     "require_exp": True,
                     "require_sub": True,
                     "verify_aud": self._audience is not None,
@@ -150,17 +196,23 @@ class TokenVerifier:
             raise Unauthorized("The token has expired.") from None
         except JWTClaimsError as error:
             raise Unauthorized(f"The token's claims are invalid: {error}.") from None
-        except (JWTError, ValueError, TypeError, KeyError):
+        except (JWTError, ValueError, TypeError, KeyError, OverflowError, RecursionError):
+            # Out-of-range numbers (1e400) and absurd nesting fail inside python-jose.
             raise Unauthorized("The token's signature or format is invalid.") from None
 
     @staticmethod
     def _identity(claims: dict[str, Any]) -> Identity:
         subject = claims.get("sub")
-        if not isinstance(subject, str) or not _SUBJECT.match(subject):
-            raise Unauthorized("The token's sub claim must be a non-empty user id.")
+        if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
+            raise Unauthorized(
+                "The token's sub claim must be a user id of 1 to 255 characters without "
+                "control or bidirectional-override characters."
+            )
+        if not _finite_number(claims.get("exp")):
+            raise Unauthorized("The token's exp claim must be a finite number.")
         issued_at = claims.get("iat")
         if issued_at is not None and (
-            not isinstance(issued_at, int | float) or issued_at > time.time() + LEEWAY_SECONDS
+            not _finite_number(issued_at) or issued_at > time.time() + LEEWAY_SECONDS
         ):
             raise Unauthorized("The token's iat claim is invalid or in the future.")
         return Identity(
@@ -197,6 +249,18 @@ class TokenVerifier:
             claims["aud"] = self._audience
         token: str = jwt.encode(claims, self._key, algorithm=ALGORITHM)
         return token
+
+
+def _verify_ed25519(token: str, key: Ed25519PublicKey) -> None:
+    """The Ed25519 signature over `header.payload` (RFC 8037), by cryptography."""
+    signing_input, _, signature = token.rpartition(".")
+    try:
+        raw = b64url_bytes(signature)
+        if len(raw) != ED25519_SIGNATURE_BYTES:
+            raise ValueError("not an Ed25519 signature")
+        key.verify(raw, signing_input.encode("ascii"))
+    except (InvalidSignature, ValueError):
+        raise Unauthorized("The token's signature or format is invalid.") from None
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -6,8 +6,9 @@ from starlette.responses import Response
 from backend import tables
 from backend.errors import InvalidInput
 from backend.http.body import parse_body
-from backend.identity import accounts, ratelimit
-from backend.routes.deps import AppSettings, Authenticated, Db, Verifier, json_response
+from backend.identity.accounts import SignedIn, normalise_name
+from backend.identity.ratelimit import client_key
+from backend.routes.deps import AccountsDep, AppSettings, Authenticated, Verifier, json_response
 from generated.models import (
     Location,
     SignInRequest,
@@ -20,21 +21,10 @@ from generated.models import (
 router = APIRouter(tags=["accounts"])
 
 
-def _limits(settings: AppSettings) -> accounts.Limits:
-    return accounts.Limits(
-        signin_failures_per_email=ratelimit.Limit(
-            settings.signin_max_failures, settings.signin_window_seconds
-        ),
-        signin_failures_per_client=ratelimit.Limit(
-            settings.signin_max_failures_per_client, settings.signin_window_seconds
-        ),
-        signups=ratelimit.Limit(settings.signup_max_per_window, settings.signup_window_seconds),
-    )
-
-
 def _client(request: Request) -> str:
-    # The peer address; behind a proxy, run uvicorn with --proxy-headers so it is the client's.
-    return request.client.host if request.client else "unknown"
+    # The socket peer, or the client a trusted proxy names (TRUSTED_PROXIES): uvicorn
+    # resolves X-Forwarded-For only from those. Bounded and grouped (IPv6 by /64).
+    return client_key(request.client.host if request.client else None)
 
 
 def _to_api(row: tables.User) -> User:
@@ -42,51 +32,56 @@ def _to_api(row: tables.User) -> User:
 
 
 def _name(raw: str) -> str:
-    name = accounts.normalise_name(raw)
+    name = normalise_name(raw)
     if name is None:
         raise InvalidInput.at(Location.body, "/name", "must not be blank")
     return name
 
 
 def _signed_in(
-    user: tables.User, settings: AppSettings, verifier: Verifier, status: int
+    signed_in: SignedIn, settings: AppSettings, verifier: Verifier, status: int
 ) -> Response:
-    ttl = settings.access_token_ttl
+    user, ttl = signed_in.user, settings.access_token_ttl
     token = verifier.issue(user.id, ttl_seconds=ttl, email=user.email, name=user.name)
     body = TokenResponse(
         user=_to_api(user),
         access_token=token,
         token_type="bearer",  # noqa: S106  (the token type, not a secret)
         expires_in=ttl,
+        device_token=signed_in.device_token,
+        device_token_expires_in=settings.device_token_ttl,
     )
     return json_response(body, status)
 
 
 @router.post("/api/auth/sign-up", status_code=201)
-async def sign_up(request: Request, db: Db, settings: AppSettings, verifier: Verifier) -> Response:
+async def sign_up(
+    request: Request, accounts: AccountsDep, settings: AppSettings, verifier: Verifier
+) -> Response:
     body = await parse_body(request, SignUpRequest)
-    user = await accounts.sign_up(
-        db, body.email, body.password, _name(body.name), _client(request), _limits(settings)
+    signed_in = await accounts.sign_up(
+        body.email, body.password, _name(body.name), _client(request)
     )
-    return _signed_in(user, settings, verifier, 201)
+    return _signed_in(signed_in, settings, verifier, 201)
 
 
 @router.post("/api/auth/sign-in", status_code=200)
-async def sign_in(request: Request, db: Db, settings: AppSettings, verifier: Verifier) -> Response:
+async def sign_in(
+    request: Request, accounts: AccountsDep, settings: AppSettings, verifier: Verifier
+) -> Response:
     body = await parse_body(request, SignInRequest)
-    user = await accounts.sign_in(
-        db, body.email, body.password, _client(request), _limits(settings)
-    )
-    return _signed_in(user, settings, verifier, 200)
+    device = body.device_token if "device_token" in body.model_fields_set else None
+    signed_in = await accounts.sign_in(body.email, body.password, _client(request), device)
+    return _signed_in(signed_in, settings, verifier, 200)
 
 
 @router.get("/api/me", status_code=200)
-async def get_me(db: Db, identity: Authenticated) -> Response:
-    return json_response(_to_api(await accounts.profile(db, identity)))
+async def get_me(accounts: AccountsDep, identity: Authenticated) -> Response:
+    return json_response(_to_api(await accounts.profile(identity)))
 
 
 @router.patch("/api/me", status_code=200)
-async def update_me(request: Request, db: Db, identity: Authenticated) -> Response:
+async def update_me(request: Request, accounts: AccountsDep, identity: Authenticated) -> Response:
     body = await parse_body(request, UserUpdateRequest)
     given = body.model_fields_set
     if "password" in given and "current_password" not in given:
@@ -94,16 +89,16 @@ async def update_me(request: Request, db: Db, identity: Authenticated) -> Respon
             Location.body, "/current_password", "is required to set a new password"
         )
     user = await accounts.update_profile(
-        db,
         identity,
         name=_name(body.name) if "name" in given else None,
         password=body.password if "password" in given else None,
         current_password=body.current_password if "current_password" in given else None,
+        client=_client(request),
     )
     return json_response(_to_api(user))
 
 
 @router.delete("/api/me", status_code=204)
-async def delete_me(db: Db, identity: Authenticated) -> Response:
-    await accounts.delete_account(db, identity)
+async def delete_me(accounts: AccountsDep, identity: Authenticated) -> Response:
+    await accounts.delete_account(identity)
     return Response(status_code=204)

@@ -15,9 +15,11 @@ from starlette.responses import Response
 
 from backend.config import Settings
 from backend.db import Database
+from backend.identity.accounts import Accounts
 from backend.identity.errors import NotYourTasks
 from backend.identity.tokens import Identity, TokenVerifier, bearer_token
 from backend.identity.users import check_user
+from backend.tasks.quotas import Quotas
 
 T = TypeVar("T")
 
@@ -36,6 +38,16 @@ async def _settings(request: Request) -> Settings:
 async def _verifier(request: Request) -> TokenVerifier:
     verifier: TokenVerifier = request.app.state.token_verifier
     return verifier
+
+
+async def _quotas(request: Request) -> Quotas:
+    quotas: Quotas = request.app.state.quotas
+    return quotas
+
+
+async def _accounts(request: Request) -> Accounts:
+    accounts: Accounts = request.app.state.accounts
+    return accounts
 
 
 async def authenticate(request: Request) -> Identity:
@@ -59,6 +71,8 @@ async def path_user(request: Request) -> Identity:
 Db = Annotated[Database, Depends(_database)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Verifier = Annotated[TokenVerifier, Depends(_verifier)]
+AccountsDep = Annotated[Accounts, Depends(_accounts)]
+UserQuotas = Annotated[Quotas, Depends(_quotas)]
 # The authenticated user of /api/me…: any valid token.
 Authenticated = Annotated[Identity, Depends(authenticate)]
 # The authenticated user of /api/{user_id}/…: the token's subject must be the path's user.
@@ -73,7 +87,7 @@ async def as_user(db: Database, identity: Identity, work: Callable[[Connection],
         check_user(connection, identity)
         return work(connection)
 
-    return await db.core_unit(unit)
+    return await db.core_unit(unit, owner=identity.user_id)
 
 
 def json_response(

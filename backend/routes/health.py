@@ -3,6 +3,9 @@
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from backend.db import RETRY_AFTER_SECONDS
+from backend.errors import ServiceUnavailable
+from backend.migrate import current_revision, head_revision
 from backend.routes.deps import Db
 from generated.models import Health, Readiness
 
@@ -17,7 +20,20 @@ async def health() -> Response:
     return Response(_ALIVE, media_type="application/json")
 
 
+class SchemaNotCurrent(ServiceUnavailable):
+    def __init__(self, current: str | None, head: str | None) -> None:
+        super().__init__(
+            f"The database schema is at revision {current or 'none'}, not {head}: run the "
+            "migrations (make migrate).",
+            RETRY_AFTER_SECONDS,
+        )
+
+
 @router.get("/ready", status_code=200)
 async def ready(db: Db) -> Response:
-    await db.ping()  # DatabaseUnavailable → 503 problem+json
+    """Ready: the database answers (else DatabaseUnavailable → 503) and its schema is the
+    one this code was written for."""
+    current = await db.core_unit(current_revision)
+    if current != head_revision():
+        raise SchemaNotCurrent(current, head_revision())
     return Response(_READY, media_type="application/json")

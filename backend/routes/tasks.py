@@ -1,15 +1,24 @@
 """/api/{user_id}/tasks…: HTTP in, generated models out. Rules live in backend.tasks."""
 
+import re
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Path, Request
+from pydantic import BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from backend.http.body import parse_body, parse_optional_body
 from backend.http.query import parameters
-from backend.routes.deps import CurrentUser, Db, as_user, json_content, json_response
+from backend.routes.deps import (
+    CurrentUser,
+    Db,
+    UserQuotas,
+    as_user,
+    json_content,
+    json_response,
+)
 from backend.tasks import changes, etags, listing
 from backend.tasks import input as task_input
 from backend.tasks.rows import etag_of, row_to_api
@@ -26,7 +35,18 @@ from generated.models import (
 INT64_MAX = 2**63 - 1
 
 router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
-TaskId = Annotated[int, Path(ge=1, le=INT64_MAX)]
+# A task id is written in canonical decimal: "+3", " 3", "03" and "1_0" (which int() and
+# Pydantic's lax mode read as 3 and 10) are 422, so one task has one URL.
+_CANONICAL_ID = re.compile(r"[1-9][0-9]*")
+
+
+def _canonical(value: object) -> object:
+    if isinstance(value, str) and not _CANONICAL_ID.fullmatch(value):
+        raise ValueError("must be a task id: decimal digits, no sign, spaces or leading zeros")
+    return value
+
+
+TaskId = Annotated[int, BeforeValidator(_canonical), Path(ge=1, le=INT64_MAX)]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
 
@@ -50,18 +70,18 @@ async def list_tasks(request: Request, db: Db, user: CurrentUser) -> Response:
 
 
 @router.post("", status_code=201)
-async def create_task(request: Request, db: Db, user: CurrentUser) -> Response:
+async def create_task(request: Request, db: Db, user: CurrentUser, quotas: UserQuotas) -> Response:
     new = task_input.new_task(await parse_body(request, TaskCreate))
-    row = await as_user(db, user, lambda c: changes.create_task(c, user.user_id, new))
+    row = await as_user(db, user, lambda c: changes.create_task(c, user.user_id, new, quotas))
     location = f"/api/{quote(user.user_id, safe='')}/tasks/{row.id}"
     return _task_response(row_to_api(row), 201, {"Location": location})
 
 
 # Before /{task_id}: "stats" is not a task id.
 @router.get("/stats", status_code=200)
-async def task_stats(request: Request, db: Db, user: CurrentUser) -> Response:
+async def task_stats(request: Request, db: Db, user: CurrentUser, quotas: UserQuotas) -> Response:
     zone = task_input.time_zone(parameters(request, GetTaskStatsParametersQuery).tz)
-    counts = await as_user(db, user, lambda c: listing.stats(c, user.user_id, zone))
+    counts = await as_user(db, user, lambda c: listing.stats(c, user.user_id, zone, quotas))
     return json_response(TaskStats.model_validate(counts))
 
 
@@ -84,22 +104,32 @@ async def get_task(
 
 @router.put("/{task_id}", status_code=200)
 async def replace_task(
-    request: Request, db: Db, user: CurrentUser, task_id: TaskId, if_match: IfMatch = None
+    request: Request,
+    db: Db,
+    user: CurrentUser,
+    quotas: UserQuotas,
+    task_id: TaskId,
+    if_match: IfMatch = None,
 ) -> Response:
     change = task_input.replacement(await parse_body(request, TaskReplace))
     row = await as_user(
-        db, user, lambda c: changes.update_task(c, user.user_id, task_id, change, if_match)
+        db, user, lambda c: changes.update_task(c, user.user_id, task_id, change, quotas, if_match)
     )
     return _task_response(row_to_api(row))
 
 
 @router.patch("/{task_id}", status_code=200)
 async def update_task(
-    request: Request, db: Db, user: CurrentUser, task_id: TaskId, if_match: IfMatch = None
+    request: Request,
+    db: Db,
+    user: CurrentUser,
+    quotas: UserQuotas,
+    task_id: TaskId,
+    if_match: IfMatch = None,
 ) -> Response:
     change = task_input.changes(await parse_body(request, TaskPatch))
     row = await as_user(
-        db, user, lambda c: changes.update_task(c, user.user_id, task_id, change, if_match)
+        db, user, lambda c: changes.update_task(c, user.user_id, task_id, change, quotas, if_match)
     )
     return _task_response(row_to_api(row))
 
@@ -114,11 +144,18 @@ async def delete_task(
 
 @router.patch("/{task_id}/complete", status_code=200)
 async def complete_task(
-    request: Request, db: Db, user: CurrentUser, task_id: TaskId, if_match: IfMatch = None
+    request: Request,
+    db: Db,
+    user: CurrentUser,
+    quotas: UserQuotas,
+    task_id: TaskId,
+    if_match: IfMatch = None,
 ) -> Response:
     body = await parse_optional_body(request, TaskCompletion)
     completed = None if body is None else body.completed
     row = await as_user(
-        db, user, lambda c: changes.set_completion(c, user.user_id, task_id, completed, if_match)
+        db,
+        user,
+        lambda c: changes.set_completion(c, user.user_id, task_id, completed, quotas, if_match),
     )
     return _task_response(row_to_api(row))

@@ -12,6 +12,7 @@ from backend.tables import Task
 from backend.tasks import etags, recurrence, tags
 from backend.tasks.errors import TaskNotFound
 from backend.tasks.fields import NewTask, Rule, TaskChanges
+from backend.tasks.quotas import Quotas, give_back_task, take_task
 from backend.tasks.rows import COLUMNS, TaskRow, etag_of
 from backend.tasks.scope import OWNER, owned, tasks_of
 
@@ -46,12 +47,13 @@ def _month_day(due_at: datetime | None, rule: Rule | None) -> int | None:
     return due_at.day if due_at is not None and rule and rule.frequency == "monthly" else None
 
 
-def create_task(connection: Connection, owner_id: str, task: NewTask) -> TaskRow:
-    """A new pending task."""
+def create_task(connection: Connection, owner_id: str, task: NewTask, quotas: Quotas) -> TaskRow:
+    """A new pending task (QuotaExceeded when the owner has no room for it)."""
     now = utcnow()
     rule = task.recurrence
     return _insert(
         connection,
+        quotas,
         {
             "user_id": owner_id,
             "title": task.title,
@@ -68,9 +70,10 @@ def create_task(connection: Connection, owner_id: str, task: NewTask) -> TaskRow
     )
 
 
-def _insert(connection: Connection, values: dict[str, Any]) -> TaskRow:
+def _insert(connection: Connection, quotas: Quotas, values: dict[str, Any]) -> TaskRow:
     """INSERT … RETURNING of a new pending task (Core: no ORM flush for a plain insert),
-    and its tag links."""
+    and its tag links, counted on the owner's quota."""
+    take_task(connection, values["user_id"], quotas)
     row = connection.execute(
         _INSERT,
         {
@@ -82,7 +85,7 @@ def _insert(connection: Connection, values: dict[str, Any]) -> TaskRow:
         },
     ).one()
     if values["tag_names"]:
-        tags.link(connection, values["user_id"], row.id, values["tag_names"])
+        tags.link(connection, values["user_id"], row.id, values["tag_names"], quotas)
     return row
 
 
@@ -112,7 +115,7 @@ def _set(task: dict[str, Any], field: str, value: Any) -> None:
         task[field] = value
 
 
-def _apply(connection: Connection, row: TaskRow, changes: TaskChanges) -> TaskRow:
+def _apply(connection: Connection, row: TaskRow, changes: TaskChanges, quotas: Quotas) -> TaskRow:
     """Set editable fields; updated_at and the version (hence the ETag) move only if a
     stored value actually changed. Completing a recurring task creates its next occurrence.
     One UPDATE … WHERE version = <the one read>: a concurrent change in between (possible
@@ -128,11 +131,11 @@ def _apply(connection: Connection, row: TaskRow, changes: TaskChanges) -> TaskRo
     if changed & {"due_at", "recurrence_frequency", "recurrence_interval"}:
         task["recurrence_day"] = _month_day(task["due_at"], _rule(task))
     if "tag_names" in changed:
-        tags.link(connection, task["user_id"], task["id"], task["tag_names"])
+        tags.link(connection, task["user_id"], task["id"], task["tag_names"], quotas)
     if "completed" in changed:
         task["completed_at"] = now if task["completed"] else None
         if task["completed"] and task["next_occurrence_id"] is None:
-            task["next_occurrence_id"] = _create_next_occurrence(connection, task, now)
+            task["next_occurrence_id"] = _create_next_occurrence(connection, task, now, quotas)
     task["updated_at"] = now
     task["version"] = stored["version"] + 1
     values = {column: value for column, value in task.items() if stored[column] != value}
@@ -145,7 +148,7 @@ def _apply(connection: Connection, row: TaskRow, changes: TaskChanges) -> TaskRo
 
 
 def _create_next_occurrence(
-    connection: Connection, task: dict[str, Any], now: datetime
+    connection: Connection, task: dict[str, Any], now: datetime, quotas: Quotas
 ) -> int | None:
     rule = _rule(task)
     if rule is None:
@@ -157,6 +160,7 @@ def _create_next_occurrence(
         return None  # past the year 9999: the series ends
     successor = _insert(
         connection,
+        quotas,
         {
             "user_id": task["user_id"],
             "title": task["title"],
@@ -179,10 +183,12 @@ def update_task(
     owner_id: str,
     task_id: int,
     changes: TaskChanges,
+    quotas: Quotas,
     if_match: str | None = None,
 ) -> TaskRow:
     """The updated task (TaskNotFound when the owner has no such task)."""
-    return _apply(connection, _locked(connection, owner_id, task_id, if_match), changes)
+    row = _locked(connection, owner_id, task_id, if_match)
+    return _apply(connection, row, changes, quotas)
 
 
 def set_completion(
@@ -190,12 +196,13 @@ def set_completion(
     owner_id: str,
     task_id: int,
     completed: bool | None,
+    quotas: Quotas,
     if_match: str | None = None,
 ) -> TaskRow:
     """Set `completed`, or flip it when `completed` is None."""
     row = _locked(connection, owner_id, task_id, if_match)
     target = (not row.completed) if completed is None else completed
-    return _apply(connection, row, TaskChanges(completed=target))
+    return _apply(connection, row, TaskChanges(completed=target), quotas)
 
 
 def delete_task(
@@ -205,8 +212,9 @@ def delete_task(
     if if_match is None:
         if connection.execute(_DELETE, params).rowcount == 0:
             raise TaskNotFound(task_id)
-        return
-    row = _locked(connection, owner_id, task_id, if_match)
-    versioned = _DELETE.where(col(Task.version) == row.version)
-    if connection.execute(versioned, params).rowcount == 0:
-        raise StaleRow("task changed between the If-Match check and the delete")
+    else:
+        row = _locked(connection, owner_id, task_id, if_match)
+        versioned = _DELETE.where(col(Task.version) == row.version)
+        if connection.execute(versioned, params).rowcount == 0:
+            raise StaleRow("task changed between the If-Match check and the delete")
+    give_back_task(connection, owner_id)

@@ -2,6 +2,7 @@
 rules take: bodies to NewTask / TaskChanges (trimmed, priority ranks, UTC), query parameters
 to a listing's filters, time zone names."""
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from functools import cache
@@ -15,7 +16,7 @@ from backend.text import trimmed
 from generated.models import (
     ListTasksParametersQuery,
     Location,
-    Recurrence,
+    RecurrenceInput,
     SortOrder,
     TagName,
     TaskCreate,
@@ -52,8 +53,13 @@ def _tags(names: list[TagName]) -> tuple[str, ...]:
     return normalised
 
 
-def _rule(rule: Recurrence | None) -> Rule | None:
-    return None if rule is None else Rule(rule.frequency.value, rule.interval)
+def _rule(rule: RecurrenceInput | None) -> Rule | None:
+    if rule is None:
+        return None
+    # A request may omit interval (the contract's RecurrenceInput has no `default`, so
+    # that generated clients keep it optional): 1 when omitted.
+    interval = rule.interval if "interval" in rule.model_fields_set else 1
+    return Rule(rule.frequency.value, interval)
 
 
 def new_task(body: TaskCreate | TaskReplace) -> NewTask:
@@ -96,6 +102,20 @@ def changes(body: TaskPatch) -> TaskChanges:
     return change
 
 
+# A search needs a run of 3 letters or digits: that is what the trigram index can look
+# up; without one ("zq", "%_%_") PostgreSQL would read every task of the user, a cost that
+# grows with their task count, so such a search is refused instead.
+_SEARCHABLE = re.compile(r"[^\W_]{3}")
+
+
+def _search_text(text: str) -> str:
+    if not _SEARCHABLE.search(text):
+        raise InvalidInput.at(
+            Location.query, "/q", "must contain at least 3 letters or digits in a row"
+        )
+    return text
+
+
 def list_query(params: ListTasksParametersQuery) -> ListQuery:
     """A listing's filters and order from its validated query parameters."""
     given = params.model_fields_set
@@ -107,7 +127,7 @@ def list_query(params: ListTasksParametersQuery) -> ListQuery:
         status=params.status or TaskStatusFilter.all,
         priorities=tuple(sorted({PRIORITY_RANKS[p] for p in priorities})),
         tags=names,
-        q=params.q if "q" in given else None,
+        q=_search_text(params.q) if "q" in given else None,
         due_before=(
             _utc(params.due_before, "/due_before", Location.query)
             if "due_before" in given

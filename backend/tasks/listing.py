@@ -26,6 +26,7 @@ from backend.db import AnySelect, contains_text, like_pattern, lower_text, utcno
 from backend.tables import Task
 from backend.tasks import tags
 from backend.tasks.fields import PRIORITY_NAMES
+from backend.tasks.quotas import Quotas, usage
 from backend.tasks.rows import COLUMNS, row_to_api
 from backend.tasks.scope import OWNER, owned, tasks_of
 from generated.models import SortOrder, TaskSort, TaskStatusFilter
@@ -229,9 +230,9 @@ def stats_params(owner_id: str, zone: tzinfo, now: datetime) -> dict[str, Any]:
     return {**owned(owner_id), "now": now, "day_start": start, "day_end": end}
 
 
-def stats(connection: Connection, owner_id: str, zone: tzinfo) -> dict[str, Any]:
+def stats(connection: Connection, owner_id: str, zone: tzinfo, quotas: Quotas) -> dict[str, Any]:
     """Counts by priority and status, overdue and due today (in `zone`), in one query that
-    reads only ix_tasks_user_completed_due on PostgreSQL."""
+    reads only ix_tasks_user_completed_due on PostgreSQL; and the owner's quota usage."""
     by_priority = {name: {"pending": 0, "completed": 0} for name in PRIORITY_NAMES.values()}
     overdue = due_today = 0
     rows = connection.execute(STATS, stats_params(owner_id, zone, utcnow()))
@@ -242,6 +243,7 @@ def stats(connection: Connection, owner_id: str, zone: tzinfo) -> dict[str, Any]
         due_today += today_count
     completed_total = sum(counts["completed"] for counts in by_priority.values())
     pending_total = sum(counts["pending"] for counts in by_priority.values())
+    tasks, tag_count = usage(connection, owner_id)
     return {
         "total": completed_total + pending_total,
         "pending": pending_total,
@@ -249,4 +251,10 @@ def stats(connection: Connection, owner_id: str, zone: tzinfo) -> dict[str, Any]
         "by_priority": by_priority,
         "overdue": overdue,
         "due_today": due_today,
+        "usage": {
+            "tasks": tasks,
+            "max_tasks": quotas.max_tasks,
+            "tags": tag_count,
+            "max_tags": quotas.max_tags,
+        },
     }

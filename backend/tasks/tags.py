@@ -21,6 +21,7 @@ from sqlmodel import col
 
 from backend.db import AnySelect, insert_ignoring_duplicates
 from backend.tables import Tag, Task, TaskTag
+from backend.tasks.quotas import Quotas, check_new_tags
 from backend.tasks.scope import OWNER, owned, tags_of
 from backend.text import trimmed
 
@@ -61,10 +62,12 @@ def find_ids(connection: Connection, owner_id: str, names: Sequence[str]) -> tup
 
 
 def _keyed_ids(connection: Connection, query: AnySelect) -> dict[str, int]:
-    return dict(cast(list[tuple[str, int]], connection.execute(query).tuples().all()))
+    return dict(cast(list[tuple[str, int]], connection.execute(query).all()))
 
 
-def _tag_ids(connection: Connection, owner_id: str, names: Sequence[str]) -> list[int]:
+def _tag_ids(
+    connection: Connection, owner_id: str, names: Sequence[str], quotas: Quotas
+) -> list[int]:
     """Ids of the owner's tags for `names`, creating the missing ones (a concurrent
     creation of the same tag is not an error)."""
     wanted = {key(name): name for name in names}
@@ -76,14 +79,17 @@ def _tag_ids(connection: Connection, owner_id: str, names: Sequence[str]) -> lis
         if k not in found
     ]
     if missing:
+        check_new_tags(connection, owner_id, len(missing), quotas)
         connection.execute(insert_ignoring_duplicates(connection, Tag).values(missing))
         found = _keyed_ids(connection, query)
     return [found[k] for k in wanted]
 
 
-def link(connection: Connection, owner_id: str, task_id: int, names: Sequence[str]) -> None:
+def link(
+    connection: Connection, owner_id: str, task_id: int, names: Sequence[str], quotas: Quotas
+) -> None:
     """Make `names` the tags of the owner's task `task_id` in the link table."""
-    ids = _tag_ids(connection, owner_id, names) if names else []
+    ids = _tag_ids(connection, owner_id, names, quotas) if names else []
     linked = select(col(TaskTag.tag_id)).where(col(TaskTag.task_id) == task_id)
     current: set[int] = set(connection.execute(linked).scalars())
     stale = current - set(ids)

@@ -1,5 +1,8 @@
 // The negative compile check of `make clients`: misuse.ts must fail to compile, and with
-// exactly the errors its markers announce. A marker is a comment line
+// exactly the errors its markers announce. Arguments (both optional): the source and its
+// tsconfig in this directory, misuse.ts and tsconfig.misuse.json by default (openapi-typescript
+// + openapi-fetch); misuse-hey-api.ts and tsconfig.misuse-hey-api.json check the SDK of
+// @hey-api/openapi-ts. A marker is a comment line
 //     // expect-error TS2322 "text the message must contain"
 // (the quoted part, optional, runs to the last quote of the line) and applies to the next
 // line. The check fails when tsc succeeds, when an expected error is missing, or when there
@@ -11,8 +14,9 @@ import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const source = join(here, "misuse.ts");
-const project = join(here, "tsconfig.misuse.json");
+const [sourceName = "misuse.ts", projectName = "tsconfig.misuse.json"] = process.argv.slice(2);
+const source = join(here, sourceName);
+const project = join(here, projectName);
 const tsc = createRequire(import.meta.url).resolve("typescript/lib/tsc.js");
 
 const marker = /^\s*\/\/ expect-error (TS\d+)(?: "(.+)")?\s*$/;
@@ -55,7 +59,7 @@ for (const text of output.split("\n")) {
 }
 
 const problems = [];
-if (run.status === 0) problems.push("tsc compiled misuse.ts without an error");
+if (run.status === 0) problems.push(`tsc compiled ${sourceName} without an error`);
 const matches = (want, got) =>
   basename(got.file) === basename(source) &&
   got.line === want.line &&
@@ -74,8 +78,8 @@ for (const got of diagnostics) {
 }
 
 if (problems.length > 0) {
-  console.error(`misuse.ts check FAILED:\n  ${problems.join("\n  ")}\n\ntsc output:\n${output}`);
+  console.error(`${sourceName} check FAILED:\n  ${problems.join("\n  ")}\n\ntsc output:\n${output}`);
   process.exit(1);
 }
 const found = expected.map((want) => `${want.code}@${want.line}`).join(", ");
-console.log(`misuse.ts fails to compile as intended: ${found}`);
+console.log(`${sourceName} fails to compile as intended: ${found}`);

@@ -117,3 +117,100 @@ export async function tour(baseUrl: string, token: string, userId: string): Prom
   const page: TaskPage = listed.data;
   return page;
 }
+
+// The README's request bodies, as a frontend writes them: optional fields left out. These
+// must compile with openapi-typescript's DEFAULT options (no --default-non-nullable false):
+// no request field may turn required because the contract names a default for it.
+export async function readmeBodies(client: TaskClient, userId: string): Promise<Task> {
+  const user = { user_id: userId };
+
+  // POST: a monthly recurrence without `interval` (1 when omitted).
+  const created = await client.POST("/api/{user_id}/tasks", {
+    params: { path: user },
+    body: {
+      title: "Pay rent",
+      priority: "high",
+      tags: ["home", "Money"],
+      due_at: "2027-01-31T09:00:00Z",
+      recurrence: { frequency: "monthly" },
+    },
+  });
+  if (created.error !== undefined) throw new ApiProblem("createTask", created.error);
+  // In a response the server always fills `interval` in: required, a number.
+  const rule = created.data.recurrence;
+  const every: number = rule === null ? 0 : rule.interval;
+  console.log(`every ${every} month(s)`);
+  const ids = { ...user, task_id: created.data.id };
+
+  // PUT without `completed` (false when omitted).
+  const replaced = await client.PUT("/api/{user_id}/tasks/{task_id}", {
+    params: { path: ids },
+    body: { title: "Buy oat milk", description: "1 litre" },
+  });
+  if (replaced.error !== undefined) throw new ApiProblem("replaceTask", replaced.error);
+
+  // PATCH with one field; POST with the title alone.
+  const patched = await client.PATCH("/api/{user_id}/tasks/{task_id}", {
+    params: { path: ids },
+    body: { title: "Buy oat milk", description: null },
+  });
+  if (patched.error !== undefined) throw new ApiProblem("updateTask", patched.error);
+  const minimal = await client.POST("/api/{user_id}/tasks", {
+    params: { path: user },
+    body: { title: "Buy milk", description: "2 litres, semi-skimmed" },
+  });
+  if (minimal.error !== undefined) throw new ApiProblem("createTask", minimal.error);
+  return patched.data;
+}
+
+/**
+ * Conditional requests with openapi-fetch. Read the `ETag` header (or the task's `etag`
+ * field: the same value) and send it back:
+ *
+ * - `If-Match` on PUT/PATCH/DELETE: the change is made only if nobody changed the task
+ *   since; otherwise 412, a problem+json body in `error`.
+ * - `If-None-Match` on GET: 304 when the task is unchanged. openapi-fetch treats a 304 like
+ *   neither success nor a typed error: `data` is undefined and `error` is `""` (the empty
+ *   body), so check `response.status === 304` FIRST and keep the copy you have.
+ *
+ * From a browser the API must list the frontend's origin in CORS_ORIGINS; it exposes ETag
+ * (and Location, Retry-After, WWW-Authenticate, X-Request-ID) to scripts.
+ */
+export async function refresh(client: TaskClient, cached: Task): Promise<Task> {
+  const ids = { user_id: cached.user_id, task_id: cached.id };
+  const { data, error, response } = await client.GET("/api/{user_id}/tasks/{task_id}", {
+    params: { path: ids, header: { "If-None-Match": cached.etag } },
+  });
+  if (response.status === 304) return cached; // unchanged: data undefined, error ""
+  if (error !== undefined) throw new ApiProblem("getTask", error);
+  return data;
+}
+
+/** Change the priority only if the task is still as `seen`: the updated task, or null
+ * when someone changed it first (412: read it again, show the user, retry). */
+export async function setPriorityIfUnchanged(
+  client: TaskClient,
+  seen: Task,
+  priority: Schemas["Priority"],
+): Promise<Task | null> {
+  const { data, error, response } = await client.PATCH("/api/{user_id}/tasks/{task_id}", {
+    params: { path: { user_id: seen.user_id, task_id: seen.id }, header: { "If-Match": seen.etag } },
+    body: { priority },
+  });
+  if (error !== undefined) {
+    if (error.status === 412) {
+      const current: string | null = response.headers.get("ETag");
+      console.warn(`changed meanwhile (now ${current ?? "?"}): ${error.detail}`);
+      return null;
+    }
+    throw new ApiProblem("updateTask", error);
+  }
+  return data;
+}
+
+/** The user id for task paths: the token's `sub`, which GET /api/me returns as `id`. */
+export async function currentUserId(client: TaskClient): Promise<string> {
+  const me = await client.GET("/api/me");
+  if (me.error !== undefined) throw new ApiProblem("getMe", me.error);
+  return me.data.id;
+}

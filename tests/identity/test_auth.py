@@ -1,8 +1,5 @@
 """Authentication (RFC 6750 / RFC 8725) and user isolation, through HTTP."""
 
-import base64
-import json
-import time
 from typing import Any
 
 import pytest
@@ -10,7 +7,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from backend.app import create_app
-from tests.helpers import SECRET, assert_problem, auth, count_rows, make_settings, token_for
+from tests.helpers import (
+    SECRET,
+    assert_problem,
+    auth,
+    bearer,
+    count_rows,
+    make_settings,
+    now,
+    token_for,
+)
+from tests.identity.helpers import assert_invalid_token, b64json
 
 # Every operation that needs a token, with a body that would be valid.
 OPERATIONS = [
@@ -22,10 +29,6 @@ OPERATIONS = [
     ("DELETE", "/api/{user}/tasks/{task}", None),
     ("PATCH", "/api/{user}/tasks/{task}/complete", None),
 ]
-
-
-def _b64(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
 def _call(
@@ -55,18 +58,14 @@ def test_missing_token_with_bad_body_is_still_401(
     assert_problem(response, 401)
 
 
-def now() -> int:
-    return int(time.time())
-
-
 BAD_TOKENS = {
     "not a jwt": "abc",
     "two segments": "abc.def",
     "garbage segments": "a.b.c",
     "bad signature": token_for("alice", key="another-secret-that-is-long-enough-123456"),
-    "alg none": _b64({"alg": "none", "typ": "JWT"})
+    "alg none": b64json({"alg": "none", "typ": "JWT"})
     + "."
-    + _b64({"sub": "alice", "exp": now() + 600})
+    + b64json({"sub": "alice", "exp": now() + 600})
     + ".",
     "alg HS512 with the right key": token_for("alice", algorithm="HS512"),
     "alg HS384 with the right key": token_for("alice", algorithm="HS384"),
@@ -80,17 +79,14 @@ BAD_TOKENS = {
     "sub too long": token_for("a" * 256),
     "nbf in the future": token_for("alice", nbf=now() + 3600),
     "iat in the future": token_for("alice", iat=now() + 3600),
-    "header not json": "bm90LWpzb24." + _b64({"sub": "alice"}) + ".c2ln",
+    "header not json": "bm90LWpzb24." + b64json({"sub": "alice"}) + ".c2ln",
 }
 
 
 @pytest.mark.parametrize("token", BAD_TOKENS.values(), ids=BAD_TOKENS.keys())
 def test_invalid_tokens_are_401_invalid_token(client: TestClient, token: str) -> None:
-    response = client.get("/api/alice/tasks", headers={"Authorization": f"Bearer {token}"})
-    body = assert_problem(response, 401)
-    challenge = response.headers["www-authenticate"]
-    assert challenge.startswith('Bearer realm="tasks", error="invalid_token", error_description="')
-    assert body["detail"]
+    response = client.get("/api/alice/tasks", headers=bearer(token))
+    assert assert_invalid_token(response)
     assert count_rows(client.app.state.db.engine, "users") == 0
 
 
@@ -175,5 +171,5 @@ def test_audience_claim_is_ignored_when_not_configured(client: TestClient) -> No
 
 def test_secret_is_the_shared_better_auth_secret(client: TestClient) -> None:
     token = token_for("alice", key=SECRET)
-    response = client.get("/api/alice/tasks", headers={"Authorization": f"Bearer {token}"})
+    response = client.get("/api/alice/tasks", headers=bearer(token))
     assert response.status_code == 200

@@ -3,7 +3,7 @@
 Starts uvicorn on a free port against a fresh database (PostgreSQL when TEST_DATABASE_URL
 is set, a temporary SQLite file otherwise), signs up an account, and runs
 `schemathesis run` with schemathesis.toml, which signs in as that account through the API's
-own sign-in operation (tests/contract_hooks.py keeps deleteMe from deleting it). The
+own sign-in operation (tests/contract/hooks.py keeps deleteMe from deleting it). The
 server is stopped and the database dropped whatever happens (failure, Ctrl-C, SIGTERM).
 Fails when Schemathesis fails or when the stateful phase did not walk every OpenAPI link
 (declared, and inferred from Location headers). Reports:

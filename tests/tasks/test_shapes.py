@@ -1,5 +1,5 @@
 """Task responses are serialised from dicts, not through the generated models (see
-backend.routes.common.json_content). These tests hold them to the models: every body must
+backend.routes.deps.json_content). These tests hold them to the models: every body must
 validate against its generated model and be byte for byte what that model would write."""
 
 from typing import Any

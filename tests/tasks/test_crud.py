@@ -1,6 +1,5 @@
 """Task operations through HTTP: status codes, bodies, headers and what is stored."""
 
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -8,12 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from tests.helpers import TASK_FIELDS, MakeTask, assert_problem, auth, count_rows
-
-
-def _ts(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    assert parsed.utcoffset() == timedelta(0)
-    return parsed
+from tests.tasks.helpers import listed_ids, parse_utc
 
 
 def test_create_returns_201_location_and_the_task(client: TestClient, engine: Engine) -> None:
@@ -32,7 +26,7 @@ def test_create_returns_201_location_and_the_task(client: TestClient, engine: En
     assert task["user_id"] == "alice"
     assert task["created_at"] == task["updated_at"]
     assert task["created_at"].endswith("Z")
-    _ts(task["created_at"])
+    parse_utc(task["created_at"])
     assert response.headers["location"] == f"/api/alice/tasks/{task['id']}"
     assert client.get(response.headers["location"], headers=auth("alice")).json() == task
     assert count_rows(engine, "tasks", "user_id = :u AND title = :t", u="alice", t="Buy milk") == 1
@@ -158,14 +152,9 @@ def test_list_filters_by_status(client: TestClient, make_task: MakeTask) -> None
     pending = make_task(title="pending")
     done = make_task(title="done")
     client.patch(f"/api/alice/tasks/{done['id']}/complete", headers=auth("alice"))
-
-    def ids(status: str) -> tuple[list[int], int]:
-        page = client.get(f"/api/alice/tasks?status={status}", headers=auth("alice")).json()
-        return [t["id"] for t in page["items"]], page["total"]
-
-    assert ids("pending") == ([pending["id"]], 1)
-    assert ids("completed") == ([done["id"]], 1)
-    assert ids("all") == ([done["id"], pending["id"]], 2)
+    assert listed_ids(client, {"status": "pending"}) == ([pending["id"]], 1)
+    assert listed_ids(client, {"status": "completed"}) == ([done["id"]], 1)
+    assert listed_ids(client, {"status": "all"}) == ([done["id"], pending["id"]], 2)
 
 
 def test_put_replaces_every_editable_field(client: TestClient, make_task: MakeTask) -> None:
@@ -176,7 +165,7 @@ def test_put_replaces_every_editable_field(client: TestClient, make_task: MakeTa
     updated = response.json()
     assert (updated["title"], updated["description"], updated["completed"]) == ("New", "new", True)
     assert updated["created_at"] == task["created_at"]
-    assert _ts(updated["updated_at"]) > _ts(task["updated_at"])
+    assert parse_utc(updated["updated_at"]) > parse_utc(task["updated_at"])
     assert client.get(f"/api/alice/tasks/{task['id']}", headers=auth("alice")).json() == updated
 
 
@@ -211,7 +200,7 @@ def test_patch_changes_only_present_fields(client: TestClient, make_task: MakeTa
     assert updated["description"] == "keep me"
     assert updated["completed"] is False
     assert updated["created_at"] == task["created_at"]
-    assert _ts(updated["updated_at"]) > _ts(task["updated_at"])
+    assert parse_utc(updated["updated_at"]) > parse_utc(task["updated_at"])
 
     response = client.patch(url, json={"completed": True}, headers=auth("alice"))
     assert response.json()["completed"] is True
@@ -267,7 +256,7 @@ def test_updated_at_moves_on_every_modification(client: TestClient, make_task: M
         stamps.append(
             client.patch(url, json={"title": f"v{i}"}, headers=auth("alice")).json()["updated_at"]
         )
-    parsed = [_ts(s) for s in stamps]
+    parsed = [parse_utc(s) for s in stamps]
     assert parsed == sorted(parsed)
     assert len(set(parsed)) == len(parsed)
 
@@ -297,7 +286,7 @@ def test_complete_toggles(client: TestClient, make_task: MakeTask) -> None:
     first = client.patch(url, headers=auth("alice"))
     assert first.status_code == 200
     assert first.json()["completed"] is True
-    assert _ts(first.json()["updated_at"]) > _ts(task["updated_at"])
+    assert parse_utc(first.json()["updated_at"]) > parse_utc(task["updated_at"])
     second = client.patch(url, headers=auth("alice"))
     assert second.json()["completed"] is False
 

@@ -11,8 +11,8 @@ from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy import text
 
 from backend.app import create_app
-from backend.db import DatabaseUnavailable, is_sqlite
-from tests.helpers import assert_problem, auth, make_settings, token_for
+from backend.db import DatabaseUnavailable, QueryTimeout, is_sqlite
+from tests.helpers import assert_problem, auth, bearer, make_settings, token_for
 
 
 def test_every_response_carries_a_request_id(client: TestClient) -> None:
@@ -52,7 +52,7 @@ def test_one_log_line_per_request_with_route_template_and_user(
         response = client.post(
             "/api/alice/tasks",
             json=body,
-            headers={"Authorization": f"Bearer {token}", "X-Request-ID": "req-1"},
+            headers={**bearer(token), "X-Request-ID": "req-1"},
         )
         client.get(f"/api/alice/tasks/{response.json()['id']}", headers=auth("alice"))
     records = [r for r in caplog.records if r.name == "backend.access"]
@@ -116,9 +116,14 @@ def test_statement_timeout_bounds_every_query(database_url: str) -> None:
         pytest.skip("a statement timeout is a PostgreSQL setting: runs with TEST_DATABASE_URL")
     app = create_app(make_settings(database_url, db_statement_timeout_ms=300))
     started = time.monotonic()
-    with pytest.raises(DatabaseUnavailable):
+    with pytest.raises(QueryTimeout) as timeout:
         asyncio.run(app.state.db.core_unit(lambda c: c.execute(text("SELECT pg_sleep(5)"))))
     assert time.monotonic() - started < 2
+    # Its own problem type, apart from "database unavailable": the request asked too much.
+    assert not isinstance(timeout.value, DatabaseUnavailable)
+    assert timeout.value.status == 503
+    assert timeout.value.type == "urn:task-api:problem:query-timeout"
+    assert timeout.value.headers["Retry-After"]
     app.state.db.dispose()
 
 

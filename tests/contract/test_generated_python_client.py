@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.databases import fresh_database
+from tests.helpers import assert_problem
 from tests.live_server import ROOT, LiveServer, live_server
 
 SPEC_PATH = ROOT / "openapi.yaml"
@@ -149,10 +150,11 @@ def _create(client: Any, user: str, title: str, description: str | None = None) 
     return response.parsed
 
 
-def _assert_problem(response: Any, status: int) -> Any:
+def _assert_parsed_problem(response: Any, status: int) -> Any:
+    """A problem details response (tests.helpers.assert_problem), and the generated client's
+    parse of it."""
+    assert_problem(response, status)
     models = _models()
-    assert response.status_code == status, response.content
-    assert response.headers["content-type"].startswith("application/problem+json")
     problem = response.parsed
     assert isinstance(problem, models.Problem)
     assert problem.status == status
@@ -252,10 +254,10 @@ def test_create_get_list_complete_replace_update_delete(alice: Any) -> None:
     assert deleted.status_code == 204
     assert deleted.content == b""
     gone = _op(tasks + "get_task").sync_detailed("alice", created.id, client=alice)
-    problem = _assert_problem(gone, 404)
+    problem = _assert_parsed_problem(gone, 404)
     assert problem.instance == f"/api/alice/tasks/{created.id}"
     again = _op(tasks + "delete_task").sync_detailed("alice", created.id, client=alice)
-    _assert_problem(again, 404)
+    _assert_parsed_problem(again, 404)
 
 
 def test_list_filters_and_pages(client_for: Callable[[str], Any]) -> None:
@@ -295,7 +297,7 @@ def test_list_filters_and_pages(client_for: Callable[[str], Any]) -> None:
 def test_missing_token_is_401(api: ModuleType, server: LiveServer) -> None:
     anonymous = api.Client(base_url=server.url)
     response = _op("tasks.list_tasks").sync_detailed("alice", client=anonymous)
-    _assert_problem(response, 401)
+    _assert_parsed_problem(response, 401)
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
@@ -304,7 +306,7 @@ def test_malformed_token_is_401(api: ModuleType, server: LiveServer) -> None:
     response = _op("tasks.create_task").sync_detailed(
         "alice", client=client, body=_models().TaskCreate(title="never stored")
     )
-    _assert_problem(response, 401)
+    _assert_parsed_problem(response, 401)
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
 
@@ -313,28 +315,28 @@ def test_token_signed_with_another_secret_is_401(api: ModuleType, server: LiveSe
     forged = _run([sys.executable, "-m", "backend", "token", "--sub", "alice"], env, ROOT).strip()
     client = api.AuthenticatedClient(base_url=server.url, token=forged)
     response = _op("tasks.get_task").sync_detailed("alice", 1, client=client)
-    _assert_problem(response, 401)
+    _assert_parsed_problem(response, 401)
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
 
 def test_other_users_path_is_403(alice: Any) -> None:
     models = _models()
     listed = _op("tasks.list_tasks").sync_detailed("bob", client=alice)
-    _assert_problem(listed, 403)
+    _assert_parsed_problem(listed, 403)
     created = _op("tasks.create_task").sync_detailed(
         "bob", client=alice, body=models.TaskCreate(title="not for bob")
     )
-    _assert_problem(created, 403)
+    _assert_parsed_problem(created, 403)
     patched = _op("tasks.update_task").sync_detailed(
         "bob", 1, client=alice, body=models.TaskPatch(title="x")
     )
-    _assert_problem(patched, 403)
+    _assert_parsed_problem(patched, 403)
 
 
 def test_missing_and_foreign_tasks_are_404(alice: Any, client_for: Callable[[str], Any]) -> None:
     models = _models()
     missing = _op("tasks.get_task").sync_detailed("alice", 9_000_000_000, client=alice)
-    problem = _assert_problem(missing, 404)
+    problem = _assert_parsed_problem(missing, 404)
     assert problem.instance == "/api/alice/tasks/9000000000"
 
     # Another user's task is reported exactly like a missing one.
@@ -351,7 +353,7 @@ def test_missing_and_foreign_tasks_are_404(alice: Any, client_for: Callable[[str
         _op("tasks.complete_task").sync_detailed("alice", bobs.id, client=alice),
         _op("tasks.delete_task").sync_detailed("alice", bobs.id, client=alice),
     ):
-        _assert_problem(response, 404)
+        _assert_parsed_problem(response, 404)
     still_there = _op("tasks.get_task").sync_detailed("bob", bobs.id, client=bob)
     assert still_there.status_code == 200
     assert still_there.parsed == bobs
@@ -362,7 +364,7 @@ def test_invalid_body_is_422_with_parsed_errors(alice: Any) -> None:
     response = _op("tasks.create_task").sync_detailed(
         "alice", client=alice, body=models.TaskCreate(title="   ")
     )
-    problem = _assert_problem(response, 422)
+    problem = _assert_parsed_problem(response, 422)
     assert problem.errors, problem
     assert all(isinstance(item, models.ValidationErrorItem) for item in problem.errors)
     assert [(item.location.value, item.pointer) for item in problem.errors] == [("body", "/title")]

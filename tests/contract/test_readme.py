@@ -2,7 +2,8 @@
 
 Every ```sh block between walkthrough markers (several sections may carry them) runs, in
 order, in one bash session;
-the ```http block after a command documents its answer, whose status line must match.
+the ```http block after a command documents its answer, whose status line (and ETag, where
+it shows one) must match.
 The server listens on a free port; `localhost:8000` in the commands is pointed at it.
 """
 
@@ -17,7 +18,7 @@ MARKER = "__walkthrough_step__"
 
 
 def walkthrough() -> list[tuple[str, str | None]]:
-    """(command block, documented status line or None) in README order."""
+    """(command block, documented answer or None) in README order."""
     sections = re.findall(
         r"<!-- walkthrough -->(.*?)<!-- /walkthrough -->", README.read_text(), flags=re.DOTALL
     )
@@ -30,8 +31,15 @@ def walkthrough() -> list[tuple[str, str | None]]:
         else:
             assert steps, "a response block before any command"
             assert steps[-1][1] is None, "two response blocks for one command"
-            steps[-1] = (steps[-1][0], body.splitlines()[0].strip())
+            steps[-1] = (steps[-1][0], body)
     return steps
+
+
+def _header(answer: str, name: str) -> str | None:
+    for line in answer.splitlines():
+        if line.lower().startswith(f"{name}:"):
+            return line.split(":", 1)[1].strip()
+    return None
 
 
 def test_walkthrough_is_well_formed() -> None:
@@ -76,4 +84,7 @@ def test_walkthrough_runs_verbatim(tmp_path: Path) -> None:
             continue
         status_lines = [line for line in output.splitlines() if line.startswith("HTTP/")]
         assert status_lines, command
-        assert status_lines[0].strip() == documented, (command, output)
+        assert status_lines[0].strip() == documented.splitlines()[0].strip(), (command, output)
+        etag = _header(documented, "etag")
+        if etag is not None:  # ids and versions are the same in every fresh run
+            assert _header(output.replace("\r", ""), "etag") == etag, (command, output)

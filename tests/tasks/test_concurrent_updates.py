@@ -10,13 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine
 
-from backend.config import Settings
 from backend.db import normalise_url
-from backend.identity.tokens import TokenVerifier
 from tests.databases import fresh_database
+from tests.helpers import bearer, count_rows
 from tests.live_server import live_server
+from tests.tasks.helpers import stored_task
 
 WRITERS = 8
 
@@ -24,18 +24,22 @@ WRITERS = 8
 @dataclass(frozen=True)
 class Api:
     url: str
-    database_url: str
+    engine: Engine  # on the server's database, for asserting what is stored
     headers: dict[str, str]
 
 
 @pytest.fixture(scope="module")
 def api(database_url: str) -> Iterator[Api]:
-    with fresh_database("tasks_concurrency") as url, live_server(url) as server:
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None, database_url=url, better_auth_secret=server.env["BETTER_AUTH_SECRET"]
-        )
-        token = TokenVerifier(settings).issue("alice")
-        yield Api(server.url, url, {"Authorization": f"Bearer {token}"})
+    # Every writer at once: the per-user share (USER_MAX_IN_FLIGHT) is not what is tested.
+    with (
+        fresh_database("tasks_concurrency") as url,
+        live_server(url, USER_MAX_IN_FLIGHT="50") as server,
+    ):
+        engine = create_engine(normalise_url(url))
+        try:
+            yield Api(server.url, engine, bearer(server.token("alice")))
+        finally:
+            engine.dispose()
 
 
 def _create(api: Api, **fields: Any) -> dict[str, Any]:
@@ -75,27 +79,8 @@ def _all_at_once(
     return [r for r in responses if r is not None]
 
 
-def _stored(api: Api, task_id: int) -> tuple[str, bool]:
-    engine = create_engine(normalise_url(api.database_url))
-    try:
-        with engine.connect() as connection:
-            row = connection.execute(
-                text("SELECT title, completed FROM tasks WHERE id = :i"), {"i": task_id}
-            ).one()
-        return row.title, row.completed
-    finally:
-        engine.dispose()
-
-
 def _count_tasks(api: Api) -> int:
-    engine = create_engine(normalise_url(api.database_url))
-    try:
-        with engine.connect() as connection:
-            return connection.execute(
-                text("SELECT count(*) FROM tasks WHERE user_id = 'alice'")
-            ).scalar_one()
-    finally:
-        engine.dispose()
+    return count_rows(api.engine, "tasks", "user_id = 'alice'")
 
 
 def test_concurrent_patches_with_one_if_match_let_exactly_one_win(api: Api) -> None:
@@ -116,7 +101,7 @@ def test_concurrent_patches_with_one_if_match_let_exactly_one_win(api: Api) -> N
     current = httpx.get(f"{api.url}{path}", headers=api.headers)
     assert current.json() == winner  # no lost update: what the 200 said is what is stored
     assert current.headers["etag"] == winner["etag"] != task["etag"]
-    assert _stored(api, task["id"]) == (winner["title"], False)
+    assert stored_task(api.engine, task["id"]) == (winner["title"], False)
 
 
 def test_concurrent_patches_without_if_match_all_apply(api: Api) -> None:
@@ -136,7 +121,7 @@ def test_concurrent_patches_without_if_match_all_apply(api: Api) -> None:
     final = httpx.get(f"{api.url}{path}", headers=api.headers).json()
     last = max(responses, key=lambda r: r.json()["updated_at"]).json()
     assert final == last  # the last write wins, and it is the one that says so
-    assert _stored(api, task["id"]) == (final["title"], False)
+    assert stored_task(api.engine, task["id"]) == (final["title"], False)
     stale = httpx.patch(
         f"{api.url}{path}",
         json={"title": "late"},
@@ -171,5 +156,23 @@ def test_concurrent_completions_with_one_if_match(api: Api) -> None:
     winner = next(r for r in responses if r.status_code == 200).json()
     assert winner["completed"] is True  # toggled once, not back and forth
     assert winner["next_occurrence_id"] is not None
-    assert _stored(api, task["id"]) == (task["title"], True)
+    assert stored_task(api.engine, task["id"]) == (task["title"], True)
     assert _count_tasks(api) == before + 2
+
+
+def test_concurrent_tag_changes_of_one_task_never_fail_with_a_500(api: Api) -> None:
+    """On SQLite (no row locks) the losers of each round rerun with a growing pause; when a
+    task keeps changing beyond that, the answer is a 503 with Retry-After, never a 500."""
+    task = _create(api)
+    path = f"/api/alice/tasks/{task['id']}"
+    bodies = [{"tags": [f"tag {i}", f"shared {i % 3}"]} for i in range(20)]
+    responses = _all_at_once(api, "PATCH", path, bodies, {})
+
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {200, 503}, [r.text for r in responses]
+    assert statuses.count(200) >= 1
+    for response in responses:
+        if response.status_code == 503:
+            assert int(response.headers["retry-after"]) >= 1
+    final = httpx.get(f"{api.url}{path}", headers=api.headers).json()
+    assert final["tags"] in [r.json()["tags"] for r in responses if r.status_code == 200]

@@ -12,7 +12,7 @@ from passlib.hash import argon2
 from sqlalchemy import Engine, text
 
 from backend.app import create_app
-from tests.helpers import assert_problem, auth, count_rows, make_settings
+from tests.helpers import assert_problem, auth, bearer, count_rows, make_settings
 
 PASSWORD = "correct horse battery staple"
 
@@ -28,8 +28,9 @@ def sign_in(client: TestClient, email: str = "ada@example.com", password: str = 
     return client.post("/api/auth/sign-in", json={"email": email, "password": password})
 
 
-def bearer(response: Any) -> dict[str, str]:
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+def bearer_of(response: Any) -> dict[str, str]:
+    """The Authorization header with the token a sign-up or sign-in answered with."""
+    return bearer(response.json()["access_token"])
 
 
 def test_sign_up_creates_the_account_and_returns_a_working_token(
@@ -38,19 +39,30 @@ def test_sign_up_creates_the_account_and_returns_a_working_token(
     response = sign_up(client, email="  Ada@Example.COM ")
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"user", "access_token", "token_type", "expires_in"}
+    assert set(body) == {
+        "user",
+        "access_token",
+        "token_type",
+        "expires_in",
+        "device_token",
+        "device_token_expires_in",
+    }
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 3600
+    assert len(body["device_token"]) >= 40
+    assert body["device_token_expires_in"] == 90 * 24 * 3600
     user = body["user"]
     assert set(user) == {"id", "email", "name", "created_at"}
     assert user["email"] == "ada@example.com"
     assert user["name"] == "Ada Lovelace"
     assert PASSWORD not in response.text
 
-    me = client.get("/api/me", headers=bearer(response))
+    me = client.get("/api/me", headers=bearer_of(response))
     assert me.status_code == 200
     assert me.json() == user
-    created = client.post(f"/api/{user['id']}/tasks", json={"title": "x"}, headers=bearer(response))
+    created = client.post(
+        f"/api/{user['id']}/tasks", json={"title": "x"}, headers=bearer_of(response)
+    )
     assert created.status_code == 201
     with engine.connect() as connection:
         stored = connection.execute(text("SELECT email, password_hash FROM credentials")).one()
@@ -91,7 +103,9 @@ def test_sign_up_validates_its_input(
     assert count_rows(engine, "users") == 0
 
 
-@pytest.mark.parametrize("password", ["pässwörd", "🔑🔑🔑🔑🔑🔑🔑🔑", "x" * 128, "with\u0000nul!"])
+@pytest.mark.parametrize(
+    "password", ["pässwörd", "🔑🗝️🔒🔓🔑🗝️🔒🔓", "xyz" * 42 + "xy", "with\u0000nul!"]
+)
 def test_passwords_are_any_unicode_of_8_to_128_characters(
     client: TestClient, password: str
 ) -> None:
@@ -105,7 +119,7 @@ def test_sign_in_returns_a_token_for_the_account(client: TestClient) -> None:
     response = sign_in(client, email=" ADA@example.com ")
     assert response.status_code == 200
     assert response.json()["user"] == user
-    assert client.get("/api/me", headers=bearer(response)).json() == user
+    assert client.get("/api/me", headers=bearer_of(response)).json() == user
 
 
 def test_unknown_email_and_wrong_password_look_the_same(client: TestClient) -> None:
@@ -192,7 +206,11 @@ class TestBruteForce:
         sign_up(client)
         for _ in range(5):
             sign_in(client, password="wrong password")
-        assert count_rows(engine, "rate_limit_events", "key LIKE 'signin:%'") == 10
+        # Per email (15 minutes and a day), per client (failures, and all attempts).
+        assert count_rows(engine, "rate_limits", "key LIKE 'signin%'") == 4
+        assert (
+            count_rows(engine, "rate_limits", "key LIKE 'signin-fail:email:%' AND count = 5") == 1
+        )
         other_worker = create_app(make_settings(database_url))
         with TestClient(other_worker) as other:
             assert_problem(sign_in(other), 429)
@@ -215,7 +233,7 @@ class TestBruteForce:
 @pytest.fixture
 def ada(client: TestClient) -> dict[str, Any]:
     response = sign_up(client)
-    return {"id": response.json()["user"]["id"], "headers": bearer(response)}
+    return {"id": response.json()["user"]["id"], "headers": bearer_of(response)}
 
 
 def test_me_needs_a_token(client: TestClient) -> None:
@@ -259,7 +277,7 @@ def test_password_change_revokes_earlier_tokens(client: TestClient, ada: dict[st
     assert_problem(sign_in(client), 401)
     fresh = sign_in(client, password="a much longer passphrase")
     assert fresh.status_code == 200
-    assert client.get("/api/me", headers=bearer(fresh)).status_code == 200
+    assert client.get("/api/me", headers=bearer_of(fresh)).status_code == 200
 
 
 def test_better_auth_users_have_no_password_to_change(client: TestClient) -> None:

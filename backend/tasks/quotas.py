@@ -1,0 +1,70 @@
+"""Per-user quotas: how many tasks and distinct tags a user may have. The task count is
+kept on the user's row (users.task_count) and moved by one conditional UPDATE per create
+and delete, so the check costs the same for a user with ten tasks or two hundred thousand
+(and on PostgreSQL it locks the user's row: concurrent creates cannot both take the last
+place)."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, bindparam, func, select, update
+from sqlmodel import col
+
+from backend.errors import ProblemError
+from backend.tables import Tag, User
+from backend.tasks.scope import OWNER, owned, tags_of
+
+
+@dataclass(frozen=True)
+class Quotas:
+    max_tasks: int
+    max_tags: int
+
+
+class QuotaExceeded(ProblemError):
+    status = 409
+    type = "urn:task-api:problem:quota-exceeded"
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(
+            f"You have reached the limit of {limit} {what}; delete some to make room.",
+            limit=limit,
+        )
+
+
+_TAKE = (
+    update(User)
+    .where(col(User.id) == OWNER, col(User.task_count) + bindparam("n") <= bindparam("max"))
+    .values(task_count=col(User.task_count) + bindparam("n"))
+)
+_GIVE_BACK = (
+    update(User)
+    .where(col(User.id) == OWNER, col(User.task_count) > 0)
+    .values(task_count=col(User.task_count) - 1)
+)
+_TASKS = select(col(User.task_count)).where(col(User.id) == OWNER)
+_TAGS = select(func.count()).select_from(Tag).where(tags_of(OWNER))
+
+
+def take_task(connection: Connection, owner_id: str, quotas: Quotas) -> None:
+    """Count one more task for the owner, or QuotaExceeded."""
+    params = {**owned(owner_id), "n": 1, "max": quotas.max_tasks}
+    if connection.execute(_TAKE, params).rowcount == 0:
+        raise QuotaExceeded("tasks", quotas.max_tasks)
+
+
+def give_back_task(connection: Connection, owner_id: str) -> None:
+    connection.execute(_GIVE_BACK, owned(owner_id))
+
+
+def check_new_tags(connection: Connection, owner_id: str, new: int, quotas: Quotas) -> None:
+    """QuotaExceeded when `new` more distinct tags would pass the owner's limit."""
+    existing = int(connection.execute(_TAGS, owned(owner_id)).scalar_one())
+    if existing + new > quotas.max_tags:
+        raise QuotaExceeded("distinct tags", quotas.max_tags)
+
+
+def usage(connection: Connection, owner_id: str) -> tuple[int, int]:
+    """(tasks, distinct tags) the owner has."""
+    tasks = connection.execute(_TASKS, owned(owner_id)).scalar_one_or_none() or 0
+    tags = connection.execute(_TAGS, owned(owner_id)).scalar_one()
+    return int(tasks), int(tags)
