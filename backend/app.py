@@ -3,7 +3,7 @@
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from backend.config import Settings, load_settings
-from backend.db import Database, create_db_engine
+from backend.db import Database, create_db_engine, utcnow
 from backend.errors import ProblemError
 from backend.fairness import UserShares
 from backend.http.middleware import BodySizeLimit
@@ -26,6 +26,8 @@ from backend.identity.passwords import Hasher
 from backend.identity.tokens import TokenVerifier
 from backend.routes import accounts, health, tags, tasks
 from backend.spec import Spec
+from backend.tasks import feed
+from backend.tasks.feed import Cursors
 from backend.tasks.quotas import Quotas
 
 logger = logging.getLogger("backend.app")
@@ -52,14 +54,15 @@ class SwaggerUIAssets(StaticFiles):
 PURGE_INTERVAL_SECONDS = 300
 
 
-async def _purge_periodically(accounts: Accounts) -> None:
-    """Ended throttle windows and expired device tokens go, so keys that never come back
-    do not pile up."""
+async def _purge_periodically(purges: Sequence[Callable[[], Awaitable[int]]]) -> None:
+    """What has expired goes (ended throttle windows, device tokens, the feed's old
+    tombstones), so rows for keys and users that never come back do not pile up."""
     while True:
-        try:
-            await accounts.purge_expired()
-        except ProblemError as error:  # the database is away: try again next time
-            logger.warning("purge skipped: %s", error.detail)
+        for purge in purges:
+            try:
+                await purge()
+            except ProblemError as error:  # the database is away: try again next time
+                logger.warning("purge skipped: %s", error.detail)
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
 
@@ -80,9 +83,13 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
         db, hasher, Throttles.from_settings(settings), device_ttl=settings.device_token_ttl
     )
 
+    async def purge_feed() -> int:
+        now, days = utcnow(), settings.feed_retention_days
+        return await db.core_unit(lambda connection: feed.purge(connection, now, days))
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        purger = asyncio.create_task(_purge_periodically(own_accounts))
+        purger = asyncio.create_task(_purge_periodically([own_accounts.purge_expired, purge_feed]))
         yield
         purger.cancel()
         hasher.close()
@@ -106,6 +113,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
     app.state.token_verifier = verifier
     app.state.accounts = own_accounts
     app.state.quotas = Quotas(settings.max_tasks_per_user, settings.max_tags_per_user)
+    app.state.feed_cursors = Cursors(settings.better_auth_secret.get_secret_value().encode())
 
     spec_json = json.dumps(document).encode()
 

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # Each user's share of the database per worker: this many units of work at once; more
     # wait up to USER_WAIT_SECONDS for one to end, then 429 (backend/fairness.py).
     user_max_in_flight: int = Field(default=2, ge=1)
+    # Days the changes feed keeps deletions; an older cursor is 410 (sync from scratch).
+    feed_retention_days: int = Field(default=30, ge=1)
     # Quotas: tasks and distinct tags per user (409 beyond them).
     max_tasks_per_user: int = Field(default=250_000, ge=1)
     max_tags_per_user: int = Field(default=1_000, ge=1)

@@ -70,6 +70,15 @@ class User(SQLModel, table=True):
         default=0,
         sa_column=Column("task_count", Integer(), nullable=False, server_default=text("0")),
     )
+    # The user's change sequence: every task write takes the next number while it holds
+    # this row (backend.tasks.feed), so the changes feed sees writes in commit order.
+    change_seq: int = Field(
+        default=0, sa_column=Column("change_seq", IdType, nullable=False, server_default=text("0"))
+    )
+    # Tombstones up to this number were purged: an older feed cursor is 410.
+    feed_floor: int = Field(
+        default=0, sa_column=Column("feed_floor", IdType, nullable=False, server_default=text("0"))
+    )
 
 
 class Credential(SQLModel, table=True):
@@ -155,6 +164,8 @@ class Task(SQLModel, table=True):
             "due_at",
             postgresql_include=["priority"],  # the stats query reads only this index
         ),
+        # The changes feed: the user's tasks by the number of their last change.
+        Index("ix_tasks_user_change", "user_id", "change_seq"),
         # Never hand out the id of a deleted task again (SQLite would reuse the highest one).
         {"sqlite_autoincrement": True},
     )
@@ -186,6 +197,24 @@ class Task(SQLModel, table=True):
     version: int = Field(sa_column=_VERSION)
     created_at: datetime = _column(UTCDateTime(), nullable=False)
     updated_at: datetime = _column(UTCDateTime(), nullable=False)
+    # The number of the user's change that last wrote this task (backend.tasks.feed).
+    change_seq: int = Field(
+        default=0, sa_column=Column("change_seq", IdType, nullable=False, server_default=text("0"))
+    )
+
+
+class TaskTombstone(SQLModel, table=True):
+    """A deleted task, for the changes feed; purged after the retention period."""
+
+    __tablename__ = "task_tombstones"
+    __table_args__ = (Index("ix_task_tombstones_deleted_at", "deleted_at"),)
+
+    user_id: str = _column(
+        String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    change_seq: int = _column(IdType, primary_key=True, autoincrement=False)
+    task_id: int = _column(IdType, nullable=False)
+    deleted_at: datetime = _column(UTCDateTime(), nullable=False)
 
 
 class Tag(SQLModel, table=True):

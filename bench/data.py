@@ -344,7 +344,7 @@ class TaskGenerator:
             str(task_id), user.id, title, description, "t" if completed else "f",
             updated_text if completed else NULL, str(priority), tags,
             NULL if due is None else ts(due), *recurrence, NULL, str(version), ts(created),
-            updated_text,
+            updated_text, str(task_id),  # change_seq: a task's number in its user's feed
         )) + "\n"  # fmt: skip
 
     def _tags(self, task_id: int, user_index: int, user: User) -> str:
@@ -523,7 +523,8 @@ def load(size: Size, server: str, now: datetime) -> dict[str, float]:
             with phase(f"generate + COPY {size.tasks:,} tasks", timings):
                 _copy(cur, "tasks (id, user_id, title, description, completed, completed_at,"
                       " priority, tag_names, due_at, recurrence_frequency, recurrence_interval,"
-                      " recurrence_day, next_occurrence_id, version, created_at, updated_at)",
+                      " recurrence_day, next_occurrence_id, version, created_at, updated_at,"
+                      " change_seq)",
                       ChunkReader(generator.chunks()))  # fmt: skip
             with phase(
                 f"COPY {len(generator.tag_lines):,} tags,"
@@ -535,9 +536,9 @@ def load(size: Size, server: str, now: datetime) -> dict[str, float]:
             cur.execute("SELECT setval(pg_get_serial_sequence('tasks', 'id'), %s)", (size.tasks,))
             # The quota's counter, as the API keeps it.
             cur.execute(
-                "UPDATE users SET task_count = counted.n FROM"
-                " (SELECT user_id, count(*) AS n FROM tasks GROUP BY user_id) AS counted"
-                " WHERE counted.user_id = users.id"
+                "UPDATE users SET task_count = counted.n, change_seq = counted.last FROM"
+                " (SELECT user_id, count(*) AS n, max(change_seq) AS last FROM tasks"
+                " GROUP BY user_id) AS counted WHERE counted.user_id = users.id"
             )
             cur.execute(
                 "SELECT setval(pg_get_serial_sequence('tags', 'id'), %s)",

@@ -22,6 +22,7 @@ BENCH_QUERY_WARMUP.
 """
 
 import argparse
+import base64
 import contextlib
 import dataclasses
 import http.client
@@ -74,9 +75,11 @@ class Subject:
 @dataclass(frozen=True)
 class Case:
     name: str
-    endpoint: str  # "tasks" | "tags" | "tasks/stats"
+    endpoint: str  # "tasks" | "tags" | "tasks/stats" | "tasks/changes"
     params: Params = ()
     expect: int = 200  # 422: a search the contract refuses (no 3 letters or digits in a row)
+    cursor_page: bool = False  # the page after the first (its next_cursor), fetched first
+    feed_middle: bool = False  # the feed page after the user's first half of changes
 
     def path(self, user_id: str) -> str:
         query = urllib.parse.urlencode(self.params)
@@ -117,6 +120,27 @@ def cases_for(subject: Subject, now: datetime) -> list[Case]:
         Case("sort=priority desc", "tasks", (("sort", "priority"), ("order", "desc"))),
         Case("sort=title asc", "tasks", (("sort", "title"), ("order", "asc"))),
         Case("deep offset", "tasks", (("offset", str(deep)),)),
+        Case("cursor page 2", "tasks", (("include_total", "false"),), cursor_page=True),
+        Case(
+            "cursor, sort=due_at asc",
+            "tasks",
+            (("include_total", "false"), ("sort", "due_at"), ("order", "asc")),
+            cursor_page=True,
+        ),
+        Case(
+            "cursor, sort=title asc",
+            "tasks",
+            (("include_total", "false"), ("sort", "title"), ("order", "asc")),
+            cursor_page=True,
+        ),
+        Case(
+            "cursor, sort=priority desc",
+            "tasks",
+            (("include_total", "false"), ("sort", "priority"), ("order", "desc")),
+            cursor_page=True,
+        ),
+        Case("feed, first page", "tasks/changes"),
+        Case("feed, middle page", "tasks/changes", feed_middle=True),
         Case("GET tags", "tags"),
         Case("GET stats", "tasks/stats"),
     ]
@@ -183,6 +207,9 @@ def measure(
     client: Client, subject: Subject, case: Case, size: str, warmup: int, requests: int
 ) -> Measurement:
     path = case.path(subject.id)
+    if case.cursor_page:  # the second page: the first page's next_cursor
+        _, first, _ = client.get(path)
+        path += "&" + urllib.parse.urlencode({"cursor": json.loads(first)["next_cursor"]})
     result = Measurement(case.name, subject.label, size, case.shown_params(), expect=case.expect)
     for _ in range(warmup):
         client.get(path)
@@ -218,6 +245,21 @@ def subjects(url: str) -> list[Subject]:
     return found
 
 
+def middle_of_feed(url: str, secret: str, user_id: str) -> str:
+    """A feed cursor half-way through the user's changes (as the server would make it)."""
+    from backend.tasks.feed import Cursors
+
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM tasks WHERE user_id = %s", (user_id,))
+        count = cur.fetchone()
+        cur.execute(
+            "SELECT change_seq FROM tasks WHERE user_id = %s ORDER BY change_seq OFFSET %s LIMIT 1",
+            (user_id, (int(count[0]) if count else 0) // 2),
+        )
+        row = cur.fetchone()
+    return Cursors(secret.encode()).encode(user_id, int(row[0]) if row else 0)
+
+
 def token_for(secret: str, url: str, user_id: str) -> str:
     from backend.config import Settings
     from backend.identity.tokens import TokenVerifier
@@ -251,6 +293,9 @@ def run_size(
         client = Client(server.port, token_for(secret, url, subject.id))
         try:
             for case in cases_for(subject, now):
+                if case.feed_middle:
+                    since = middle_of_feed(url, secret, subject.id)
+                    case = dataclasses.replace(case, params=(("since", since),))
                 m = measure(client, subject, case, size.name, warmup, requests)
                 results.append(m)
                 print(
@@ -314,6 +359,18 @@ def statements_for(
             ("page", compile_sql(page.params(params))),
             ("count", compile_sql(count.params(params))),
         ], "backend.tasks.listing.statements"
+    if case.endpoint == "tasks/changes":
+        from backend.tasks import feed
+
+        since = 0
+        for key, value in case.params:
+            if key == "since":  # the number the cursor carries (the bench made it itself)
+                since = int(base64.urlsafe_b64decode(value + "==").decode().split(":")[1])
+        params = {"owner_id": user_id, "since": since, "upto": 2**62, "limit": 101}
+        return [
+            ("tasks", compile_sql(feed.CHANGED_TASKS.params(params))),
+            ("tombstones", compile_sql(feed.DELETIONS.params(params))),
+        ], "backend.tasks.feed"
     if case.endpoint == "tasks/stats":
         params = listing.stats_params(user_id, UTC, now)
         return [(case.endpoint, compile_sql(listing.STATS.params(params)))], (

@@ -389,9 +389,9 @@ class TaskPage(BaseModel):
     """
     The tasks on this page, in the requested order.
     """
-    total: Annotated[int, Field(ge=0)]
+    total: Annotated[int | None, Field(ge=0)]
     """
-    How many tasks match the filter, over all pages.
+    How many tasks match the filter, over all pages; null with `include_total=false`.
     """
     limit: Annotated[int, Field(ge=1, le=100)]
     """
@@ -399,7 +399,29 @@ class TaskPage(BaseModel):
     """
     offset: Annotated[int, Field(ge=0)]
     """
-    The offset that was applied.
+    The offset that was applied (0 with a cursor).
+    """
+    next_cursor: str | None
+    """
+    Pass it as `cursor` (with the same filters and sort) for the next page; null on the last page.
+    """
+
+
+class DeletedTask(BaseModel):
+    """
+    A tombstone of the changes feed.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    id: Annotated[int, Field(ge=1)]
+    """
+    The id of the deleted task.
+    """
+    deleted_at: AwareDatetime
+    """
+    When it was deleted (RFC 3339, UTC).
     """
 
 
@@ -867,7 +889,12 @@ class ListTasksParametersQuery(BaseModel):
     tag: Annotated[list[TagName] | MISSING, Field(examples=[['work']], max_length=20)] = MISSING
     q: Annotated[
         str | MISSING,
-        Field(examples=['milk'], max_length=200, min_length=1, pattern='^[^\\u0000]*$'),
+        Field(
+            examples=['milk'],
+            max_length=200,
+            min_length=1,
+            pattern='^[^\\u0000]*[0-9A-Za-z\\u00C0-\\u024F\\u0370-\\u052F\\u0590-\\u06FF\\u0900-\\u0DFF\\u3040-\\u30FF\\u3400-\\u9FFF\\uAC00-\\uD7AF]{3}[^\\u0000]*$',
+        ),
     ] = MISSING
     due_before: Annotated[AwareDatetime | MISSING, Field(examples=['2026-12-01T00:00:00Z'])] = (
         MISSING
@@ -880,6 +907,17 @@ class ListTasksParametersQuery(BaseModel):
     order: SortOrder | None = SortOrder.desc
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     offset: Annotated[int, Field(ge=0, le=2147483647)] = 0
+    cursor: Annotated[
+        str | MISSING, Field(max_length=1000, min_length=1, pattern='^[A-Za-z0-9_-]+$')
+    ] = MISSING
+    include_total: bool = True
+
+
+class ListTaskChangesParametersQuery(BaseModel):
+    since: Annotated[
+        str | MISSING, Field(max_length=200, min_length=1, pattern='^[A-Za-z0-9_-]+$')
+    ] = MISSING
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
 
 
 class GetTaskStatsParametersQuery(BaseModel):
@@ -897,6 +935,32 @@ class GetTaskStatsParametersQuery(BaseModel):
 class ListTagsParametersQuery(BaseModel):
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
     offset: Annotated[int, Field(ge=0, le=2147483647)] = 0
+
+
+class ChangeFeed(BaseModel):
+    """
+    A page of the changes feed.
+    """
+
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    changes: list[Task]
+    """
+    Tasks created or changed since `since`, each once, in their current shape, oldest change first.
+    """
+    deleted: list[DeletedTask]
+    """
+    Tasks deleted since `since`, in the order they were deleted.
+    """
+    cursor: str
+    """
+    Opaque; pass it as `since` for what follows. Valid while younger than the retention period (30 days).
+    """
+    has_more: bool
+    """
+    More changes follow right away (ask again with `cursor`).
+    """
 
 
 class TaskStats(BaseModel):
@@ -942,7 +1006,8 @@ class Problem(BaseModel):
     type: str
     """
     Identifies the problem type; `about:blank` means the status code says it all.
-    Others: `urn:task-api:problem:query-timeout` (503), `urn:task-api:problem:quota-exceeded` (409).
+    Others: `urn:task-api:problem:query-timeout` (503), `urn:task-api:problem:quota-exceeded` (409),
+    `urn:task-api:problem:cursor-expired` (410).
 
     """
     title: str

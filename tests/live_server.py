@@ -10,11 +10,12 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from backend.identity.tokens import TokenVerifier
 from tests.helpers import ROOT, make_settings
 
-__all__ = ["ROOT", "LiveServer", "free_port", "live_server", "server_env"]
+__all__ = ["ROOT", "LiveServer", "free_port", "live_server", "server_env", "stop"]
 
 STARTUP_SECONDS = 30.0
 
@@ -76,12 +77,17 @@ def live_server(database_url: str, **settings: str) -> Iterator[LiveServer]:
         _wait_until_ready(server, url)
         yield LiveServer(url=url, port=port, pid=server.pid, env=env)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
+        stop(server)
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    """Terminate a server process; kill it if it does not end within 10 seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def _wait_until_ready(server: subprocess.Popen[bytes], url: str) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.live_server import free_port
+from tests.live_server import free_port, stop
 
 pytestmark = pytest.mark.slow
 
@@ -182,12 +182,7 @@ def server(venv: Path, tmp_path: Path) -> Iterator[str]:
                 time.sleep(0.1)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
 
 
 def test_installed_wheel_serves_the_contract(server: str) -> None:

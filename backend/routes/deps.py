@@ -3,7 +3,7 @@ so signatures read like prose; each is a dependency that takes only the Request,
 resolves it without per-parameter validation or a threadpool hop. And the JSON responses
 every route module writes."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends
@@ -19,35 +19,20 @@ from backend.identity.accounts import Accounts
 from backend.identity.errors import NotYourTasks
 from backend.identity.tokens import Identity, TokenVerifier, bearer_token
 from backend.identity.users import check_user
+from backend.tasks.feed import Cursors
 from backend.tasks.quotas import Quotas
 
 T = TypeVar("T")
 
 
-# Async (a sync dependency would cost a threadpool hop each) and taking only the Request.
-async def _database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
+def _state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency returning what create_app put on app.state under `name`. Async (a sync
+    dependency would cost a threadpool hop each) and taking only the Request."""
 
+    async def from_state(request: Request) -> Any:
+        return getattr(request.app.state, name)
 
-async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def _verifier(request: Request) -> TokenVerifier:
-    verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier
-
-
-async def _quotas(request: Request) -> Quotas:
-    quotas: Quotas = request.app.state.quotas
-    return quotas
-
-
-async def _accounts(request: Request) -> Accounts:
-    accounts: Accounts = request.app.state.accounts
-    return accounts
+    return from_state
 
 
 async def authenticate(request: Request) -> Identity:
@@ -68,11 +53,12 @@ async def path_user(request: Request) -> Identity:
     return identity
 
 
-Db = Annotated[Database, Depends(_database)]
-AppSettings = Annotated[Settings, Depends(_settings)]
-Verifier = Annotated[TokenVerifier, Depends(_verifier)]
-AccountsDep = Annotated[Accounts, Depends(_accounts)]
-UserQuotas = Annotated[Quotas, Depends(_quotas)]
+Db = Annotated[Database, Depends(_state("db"))]
+AppSettings = Annotated[Settings, Depends(_state("settings"))]
+Verifier = Annotated[TokenVerifier, Depends(_state("token_verifier"))]
+AccountsDep = Annotated[Accounts, Depends(_state("accounts"))]
+UserQuotas = Annotated[Quotas, Depends(_state("quotas"))]
+FeedCursors = Annotated[Cursors, Depends(_state("feed_cursors"))]
 # The authenticated user of /api/me…: any valid token.
 Authenticated = Annotated[Identity, Depends(authenticate)]
 # The authenticated user of /api/{user_id}/…: the token's subject must be the path's user.

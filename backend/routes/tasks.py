@@ -12,18 +12,21 @@ from starlette.responses import Response
 from backend.http.body import parse_body, parse_optional_body
 from backend.http.query import parameters
 from backend.routes.deps import (
+    AppSettings,
     CurrentUser,
     Db,
+    FeedCursors,
     UserQuotas,
     as_user,
     json_content,
     json_response,
 )
-from backend.tasks import changes, etags, listing
+from backend.tasks import changes, etags, feed, listing, pages
 from backend.tasks import input as task_input
 from backend.tasks.rows import etag_of, row_to_api
 from generated.models import (
     GetTaskStatsParametersQuery,
+    ListTaskChangesParametersQuery,
     ListTasksParametersQuery,
     TaskCompletion,
     TaskCreate,
@@ -61,12 +64,14 @@ def _task_response(
 @router.get("", status_code=200)
 async def list_tasks(request: Request, db: Db, user: CurrentUser) -> Response:
     params = parameters(request, ListTasksParametersQuery)
-    filters = task_input.list_query(params)
+    filters = task_input.cursor_page(params, task_input.list_query(params))
     limit, offset = params.limit, params.offset
-    items, total = await as_user(
+    items, total, following = await as_user(
         db, user, lambda c: listing.list_tasks(c, user.user_id, filters, limit, offset)
     )
-    return json_content({"items": items, "total": total, "limit": limit, "offset": offset})
+    next_cursor = None if following is None else pages.encode(filters, following)
+    page = {"items": items, "total": total, "limit": limit, "offset": offset}
+    return json_content({**page, "next_cursor": next_cursor})
 
 
 @router.post("", status_code=201)
@@ -85,8 +90,27 @@ async def task_stats(request: Request, db: Db, user: CurrentUser, quotas: UserQu
     return json_response(TaskStats.model_validate(counts))
 
 
+@router.get("/changes", status_code=200)
+async def list_task_changes(
+    request: Request, db: Db, user: CurrentUser, cursors: FeedCursors, settings: AppSettings
+) -> Response:
+    params = parameters(request, ListTaskChangesParametersQuery)
+    since = (
+        cursors.decode(user.user_id, params.since) if "since" in params.model_fields_set else None
+    )
+    retention, limit = settings.feed_retention_days, params.limit
+    page = await as_user(
+        db, user, lambda c: feed.changes_since(c, user.user_id, since, limit, retention)
+    )
+    cursor = cursors.encode(user.user_id, page.cursor)
+    body = {"changes": page.changes, "deleted": page.deleted, "has_more": page.has_more}
+    return json_content({**body, "cursor": cursor})
+
+
+# Before /{task_id}: "stats" and "changes" are not task ids.
 @router.api_route("/stats", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-async def stats_other_methods() -> None:
+@router.api_route("/changes", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def other_methods() -> None:
     # Without this, PUT /tasks/stats would reach replaceTask and fail on task_id (422).
     raise StarletteHTTPException(405)
 

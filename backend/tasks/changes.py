@@ -8,13 +8,23 @@ from sqlalchemy import Connection, bindparam, delete, insert, update
 from sqlmodel import col, select
 
 from backend.db import StaleRow, utcnow
+from backend.errors import ProblemError
 from backend.tables import Task
-from backend.tasks import etags, recurrence, tags
-from backend.tasks.errors import TaskNotFound
+from backend.tasks import etags, feed, recurrence, tags
 from backend.tasks.fields import NewTask, Rule, TaskChanges
 from backend.tasks.quotas import Quotas, give_back_task, take_task
 from backend.tasks.rows import COLUMNS, TaskRow, etag_of
 from backend.tasks.scope import OWNER, owned, tasks_of
+
+
+class TaskNotFound(ProblemError):
+    """No such task for this user; another user's task is reported the same way."""
+
+    status = 404
+
+    def __init__(self, task_id: int) -> None:
+        super().__init__(f"Task {task_id} does not exist.")
+
 
 _GET = select(*COLUMNS).where(tasks_of(OWNER), col(Task.id) == bindparam("task_id"))
 # Row lock on PostgreSQL so concurrent read-modify-writes serialise; SQLite has none, and
@@ -73,7 +83,7 @@ def create_task(connection: Connection, owner_id: str, task: NewTask, quotas: Qu
 def _insert(connection: Connection, quotas: Quotas, values: dict[str, Any]) -> TaskRow:
     """INSERT … RETURNING of a new pending task (Core: no ORM flush for a plain insert),
     and its tag links, counted on the owner's quota."""
-    take_task(connection, values["user_id"], quotas)
+    seq = take_task(connection, values["user_id"], quotas)
     row = connection.execute(
         _INSERT,
         {
@@ -82,6 +92,7 @@ def _insert(connection: Connection, quotas: Quotas, values: dict[str, Any]) -> T
             "completed_at": None,
             "next_occurrence_id": None,
             "version": 1,
+            "change_seq": seq,
         },
     ).one()
     if values["tag_names"]:
@@ -138,6 +149,7 @@ def _apply(connection: Connection, row: TaskRow, changes: TaskChanges, quotas: Q
             task["next_occurrence_id"] = _create_next_occurrence(connection, task, now, quotas)
     task["updated_at"] = now
     task["version"] = stored["version"] + 1
+    task["change_seq"] = feed.next_change(connection, task["user_id"])
     values = {column: value for column, value in task.items() if stored[column] != value}
     updated = connection.execute(
         _UPDATE, {"task_id": stored["id"], "read_version": stored["version"], **values}
@@ -217,4 +229,5 @@ def delete_task(
         versioned = _DELETE.where(col(Task.version) == row.version)
         if connection.execute(versioned, params).rowcount == 0:
             raise StaleRow("task changed between the If-Match check and the delete")
-    give_back_task(connection, owner_id)
+    seq = give_back_task(connection, owner_id)
+    feed.record_deletion(connection, owner_id, task_id, seq, utcnow())

@@ -2,7 +2,21 @@
 
 import re
 
-from backend.tasks.errors import PreconditionFailed
+from backend.errors import ProblemError
+
+
+class PreconditionFailed(ProblemError):
+    """If-Match does not name the task's current ETag: the client's copy is stale."""
+
+    status = 412
+
+    def __init__(self, task_id: int, current_etag: str) -> None:
+        super().__init__(
+            f"Task {task_id} has changed (its ETag is now {current_etag}); fetch it again "
+            "and retry.",
+            headers={"ETag": current_etag},
+        )
+
 
 # One entity tag in a list: optional weak prefix, then a quoted opaque value.
 _ENTITY_TAG = re.compile(r'\s*(W/)?("[^"]*")\s*(?:,|$)')

@@ -2,14 +2,13 @@
 rules take: bodies to NewTask / TaskChanges (trimmed, priority ranks, UTC), query parameters
 to a listing's filters, time zone names."""
 
-import re
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from backend.errors import InvalidInput
-from backend.tasks import tags
+from backend.tasks import pages, tags
 from backend.tasks.fields import DEFAULT_PRIORITY, PRIORITY_RANKS, NewTask, Rule, TaskChanges
 from backend.tasks.listing import ListQuery
 from backend.text import trimmed
@@ -102,20 +101,6 @@ def changes(body: TaskPatch) -> TaskChanges:
     return change
 
 
-# A search needs a run of 3 letters or digits: that is what the trigram index can look
-# up; without one ("zq", "%_%_") PostgreSQL would read every task of the user, a cost that
-# grows with their task count, so such a search is refused instead.
-_SEARCHABLE = re.compile(r"[^\W_]{3}")
-
-
-def _search_text(text: str) -> str:
-    if not _SEARCHABLE.search(text):
-        raise InvalidInput.at(
-            Location.query, "/q", "must contain at least 3 letters or digits in a row"
-        )
-    return text
-
-
 def list_query(params: ListTasksParametersQuery) -> ListQuery:
     """A listing's filters and order from its validated query parameters."""
     given = params.model_fields_set
@@ -127,7 +112,7 @@ def list_query(params: ListTasksParametersQuery) -> ListQuery:
         status=params.status or TaskStatusFilter.all,
         priorities=tuple(sorted({PRIORITY_RANKS[p] for p in priorities})),
         tags=names,
-        q=_search_text(params.q) if "q" in given else None,
+        q=params.q if "q" in given else None,
         due_before=(
             _utc(params.due_before, "/due_before", Location.query)
             if "due_before" in given
@@ -139,7 +124,17 @@ def list_query(params: ListTasksParametersQuery) -> ListQuery:
         overdue=params.overdue if "overdue" in given else None,
         sort=params.sort or TaskSort.created_at,
         order=params.order or SortOrder.desc,
+        count_total=params.include_total is not False,
     )
+
+
+def cursor_page(params: ListTasksParametersQuery, query: ListQuery) -> ListQuery:
+    """The listing, starting after its `cursor` when there is one (not with an offset)."""
+    if "cursor" not in params.model_fields_set:
+        return query
+    if params.offset:
+        raise InvalidInput.at(Location.query, "/cursor", "cannot be combined with an offset")
+    return replace(query, after=pages.decode(query, params.cursor))
 
 
 @cache

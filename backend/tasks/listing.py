@@ -5,7 +5,7 @@ scope (backend.tasks.scope)."""
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     BindParameter,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    tuple_,
 )
 from sqlmodel import col
 
@@ -30,6 +31,15 @@ from backend.tasks.quotas import Quotas, usage
 from backend.tasks.rows import COLUMNS, row_to_api
 from backend.tasks.scope import OWNER, owned, tasks_of
 from generated.models import SortOrder, TaskSort, TaskStatusFilter
+
+
+@dataclass(frozen=True)
+class After:
+    """Where a cursor page starts: after the task with this sort key (None: an undated
+    task, sorting by due_at) and id, in the listing's order."""
+
+    key: datetime | int | str | None
+    id: int
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,13 @@ class ListQuery:
     overdue: bool | None = None
     sort: TaskSort = TaskSort.created_at
     order: SortOrder = SortOrder.desc
+    after: After | None = None  # a cursor page (backend.tasks.pages)
+    count_total: bool = True
+
+
+# How a page starts: at the beginning (or an offset), after a dated task, after an undated
+# one (due_at sorts), or with the undated tasks that follow the dated ones (due_at sorts).
+Keyset = Literal["none", "after", "after_undated", "undated"]
 
 
 @dataclass(frozen=True)
@@ -66,9 +83,16 @@ class _Shape:
     sort: TaskSort
     order: SortOrder
     skips: bool  # offset > 0
+    keyset: Keyset
 
 
-def _shape(query: ListQuery, offset: int) -> _Shape:
+def _keyset(query: ListQuery) -> Keyset:
+    if query.after is None:
+        return "none"
+    return "after_undated" if query.after.key is None else "after"
+
+
+def _shape(query: ListQuery, offset: int, keyset: Keyset | None = None) -> _Shape:
     if query.tags and query.tag_ids is None:
         raise ValueError("look the tag ids up first (list_tasks does)")
     return _Shape(
@@ -82,6 +106,7 @@ def _shape(query: ListQuery, offset: int) -> _Shape:
         sort=query.sort,
         order=query.order,
         skips=offset > 0,
+        keyset=_keyset(query) if keyset is None else keyset,
     )
 
 
@@ -94,6 +119,8 @@ def parameters(
     params["pattern"] = None if query.q is None else like_pattern(query.q)
     params["due_before"] = query.due_before
     params["due_after"] = query.due_after
+    params["after_key"] = None if query.after is None else query.after.key
+    params["after_id"] = None if query.after is None else query.after.id
     return params
 
 
@@ -121,7 +148,30 @@ def _conditions(shape: _Shape) -> list[ColumnElement[bool]]:
         # NULL-safe: an undated task is "not overdue", not unknown.
         overdue = and_(not_(col(Task.completed)), due.is_not(None), due < bindparam("now"))
         conditions.append(overdue if shape.overdue else not_(overdue))
+    conditions.extend(_after(shape))
     return conditions
+
+
+def _after(shape: _Shape) -> list[ColumnElement[bool]]:
+    """Keyset conditions: the rows after the cursor's (sort key, id), as one row-value
+    comparison that the sort's index serves as a range (no OR, no offset)."""
+    descending = shape.order is SortOrder.desc
+    after_id = bindparam("after_id", type_=Integer())
+    task_id = col(Task.id)
+    if shape.keyset == "after":
+        bound: Any = bindparam("after_key", type_=_SORT_KEYS[shape.sort].type)
+        if shape.sort is TaskSort.title:
+            bound = lower_text(bound)  # the cursor keeps the title; the database lowers both
+        row, start = tuple_(_SORT_KEYS[shape.sort], task_id), tuple_(bound, after_id)
+        return [row < start if descending else row > start]
+    if shape.keyset == "after_undated":
+        return [
+            col(Task.due_at).is_(None),
+            task_id < after_id if descending else task_id > after_id,
+        ]
+    if shape.keyset == "undated":
+        return [col(Task.due_at).is_(None)]
+    return []
 
 
 _SORT_KEYS: dict[TaskSort, Any] = {
@@ -167,7 +217,8 @@ def _page(shape: _Shape) -> AnySelect:
 
 @lru_cache(maxsize=1024)
 def _count(shape: _Shape) -> AnySelect:
-    count: AnySelect = select(func.count()).select_from(Task).where(*_conditions(shape))
+    whole = replace(shape, skips=False, keyset="none")  # every match, wherever the page is
+    count: AnySelect = select(func.count()).select_from(Task).where(*_conditions(whole))
     return count
 
 
@@ -178,23 +229,43 @@ def statements(query: ListQuery, offset: int) -> tuple[AnySelect, AnySelect]:
     return _page(shape), _count(shape)
 
 
+def _key_of(row: Any, sort: TaskSort) -> datetime | int | str | None:
+    """A row's sort key as a cursor keeps it (the title as written: SQL lowers it)."""
+    value: datetime | int | str | None = getattr(row, sort.value)
+    return value
+
+
 def list_tasks(
     connection: Connection, owner_id: str, query: ListQuery, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
-    """One page (as the contract's Tasks) and the number of matching tasks."""
+) -> tuple[list[dict[str, Any]], int | None, After | None]:
+    """One page (as the contract's Tasks), the number of matching tasks (None when not
+    counted) and where the next page starts (None on the last page)."""
     if query.tags and query.tag_ids is None:
         tag_ids = tags.find_ids(connection, owner_id, query.tags)
         if tag_ids is None:  # a tag nobody uses: nothing can match
-            return [], 0
+            return [], 0 if query.count_total else None, None
         query = replace(query, tag_ids=tag_ids)
     page, count = statements(query, offset)
-    params = parameters(owner_id, query, limit, offset, utcnow())
-    rows = connection.execute(page, params).all()
-    if len(rows) < limit and (rows or offset == 0):
-        # The last page: the total is known without counting.
-        return [row_to_api(row) for row in rows], offset + len(rows)
+    params = parameters(owner_id, query, limit + 1, offset, utcnow())  # one more: is there a next?
+    rows = list(connection.execute(page, params).all())
+    if _undated_follow(query) and len(rows) <= limit:
+        # The dated tasks after the cursor are done; the undated ones follow (NULLS LAST).
+        undated = _page(_shape(query, 0, "undated"))
+        rows += connection.execute(undated, {**params, "limit": limit + 1 - len(rows)}).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    following = After(_key_of(rows[-1], query.sort), int(rows[-1].id)) if more else None
+    items = [row_to_api(row) for row in rows]
+    if not query.count_total:
+        return items, None, following
+    if query.after is None and not more and (rows or offset == 0):
+        return items, offset + len(rows), following  # the last page: no need to count
     total: int = connection.execute(count, params).scalar_one()
-    return [row_to_api(row) for row in rows], total
+    return items, total, following
+
+
+def _undated_follow(query: ListQuery) -> bool:
+    return query.sort is TaskSort.due_at and query.after is not None and query.after.key is not None
 
 
 # --- stats ---

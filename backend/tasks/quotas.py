@@ -6,7 +6,7 @@ place)."""
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, select, update
 from sqlmodel import col
 
 from backend.errors import ProblemError
@@ -31,29 +31,38 @@ class QuotaExceeded(ProblemError):
         )
 
 
+# One UPDATE of the owner's row does both: the quota's count and the changes feed's next
+# number (backend.tasks.feed), under the row's lock.
 _TAKE = (
     update(User)
-    .where(col(User.id) == OWNER, col(User.task_count) + bindparam("n") <= bindparam("max"))
-    .values(task_count=col(User.task_count) + bindparam("n"))
+    .where(col(User.id) == OWNER, col(User.task_count) + 1 <= bindparam("max"))
+    .values(task_count=col(User.task_count) + 1, change_seq=col(User.change_seq) + 1)
+    .returning(col(User.change_seq))
 )
 _GIVE_BACK = (
     update(User)
-    .where(col(User.id) == OWNER, col(User.task_count) > 0)
-    .values(task_count=col(User.task_count) - 1)
+    .where(col(User.id) == OWNER)
+    .values(
+        task_count=case((col(User.task_count) > 0, col(User.task_count) - 1), else_=0),
+        change_seq=col(User.change_seq) + 1,
+    )
+    .returning(col(User.change_seq))
 )
 _TASKS = select(col(User.task_count)).where(col(User.id) == OWNER)
 _TAGS = select(func.count()).select_from(Tag).where(tags_of(OWNER))
 
 
-def take_task(connection: Connection, owner_id: str, quotas: Quotas) -> None:
-    """Count one more task for the owner, or QuotaExceeded."""
-    params = {**owned(owner_id), "n": 1, "max": quotas.max_tasks}
-    if connection.execute(_TAKE, params).rowcount == 0:
+def take_task(connection: Connection, owner_id: str, quotas: Quotas) -> int:
+    """Count one more task for the owner (or QuotaExceeded); the creation's change number."""
+    taken = connection.execute(_TAKE, {**owned(owner_id), "max": quotas.max_tasks}).first()
+    if taken is None:
         raise QuotaExceeded("tasks", quotas.max_tasks)
+    return int(taken[0])
 
 
-def give_back_task(connection: Connection, owner_id: str) -> None:
-    connection.execute(_GIVE_BACK, owned(owner_id))
+def give_back_task(connection: Connection, owner_id: str) -> int:
+    """Count one task less for the owner; the deletion's change number."""
+    return int(connection.execute(_GIVE_BACK, owned(owner_id)).scalar_one())
 
 
 def check_new_tags(connection: Connection, owner_id: str, new: int, quotas: Quotas) -> None:

@@ -18,7 +18,7 @@ COLUMNS: tuple[Column[Any], ...] = tuple(Task.__table__.columns)  # type: ignore
 _ROW_ORDER = (
     "id", "user_id", "title", "description", "completed", "completed_at", "priority",
     "tag_names", "due_at", "recurrence_frequency", "recurrence_interval", "recurrence_day",
-    "next_occurrence_id", "version", "created_at", "updated_at",
+    "next_occurrence_id", "version", "created_at", "updated_at", "change_seq",
 )  # fmt: skip
 # row_to_api unpacks rows in this order; a new column must be added there too.
 assert tuple(column.name for column in COLUMNS) == _ROW_ORDER, "tasks columns changed"
@@ -30,6 +30,7 @@ def row_to_api(row: Sequence[Any]) -> dict[str, Any]:
     (
         task_id, user_id, title, description, completed, completed_at, priority, tag_names,
         due_at, frequency, interval, _day, next_occurrence_id, version, created_at, updated_at,
+        _change,
     ) = row  # fmt: skip
     return {
         "id": task_id,

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.databases import fresh_database
-from tests.live_server import ROOT, live_server
+from tests.live_server import ROOT, live_server, stop
 
 SERVER = Path(__file__).resolve().parent / "better_auth_server.mjs"
 
@@ -46,12 +46,7 @@ def better_auth() -> Iterator[str]:
         assert base_url.startswith("http://127.0.0.1:"), f"Better Auth did not start: {base_url!r}"
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
 
 
 def _sign_up_and_get_jwt(base_url: str) -> tuple[str, dict[str, Any]]:

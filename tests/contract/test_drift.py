@@ -78,6 +78,9 @@ def test_create_links_reach_every_task_operation() -> None:
     spec = Spec()
     created = spec.operations()[("POST", "/api/{user_id}/tasks")]["responses"]["201"]
     linked = {link["operationId"] for link in created["links"].values()}
-    assert linked == {"getTask", "replaceTask", "updateTask", "deleteTask", "completeTask"}
+    task_operations = {"getTask", "replaceTask", "updateTask", "deleteTask", "completeTask"}
+    assert linked == task_operations | {"listTaskChanges"}
     for link in created["links"].values():
-        assert link["parameters"]["task_id"] == "$response.body#/id"
+        if link["operationId"] in task_operations:
+            assert link["parameters"]["task_id"] == "$response.body#/id"
+        assert link["parameters"]["user_id"] == "$request.path.user_id"

@@ -99,12 +99,12 @@ def test_list_is_newest_first_with_pagination(client: TestClient, make_task: Mak
     assert [t["id"] for t in page["items"]] == [ids[0]]
 
     page = client.get("/api/alice/tasks?offset=50", headers=auth("alice")).json()
-    assert page == {"items": [], "total": 5, "limit": 20, "offset": 50}
+    assert page == {"items": [], "total": 5, "limit": 20, "offset": 50, "next_cursor": None}
 
 
 def test_list_of_a_new_user_is_empty(client: TestClient) -> None:
     page = client.get("/api/nobody-yet/tasks", headers=auth("nobody-yet")).json()
-    assert page == {"items": [], "total": 0, "limit": 20, "offset": 0}
+    assert page == {"items": [], "total": 0, "limit": 20, "offset": 0, "next_cursor": None}
 
 
 def test_list_limit_bounds(client: TestClient, make_task: MakeTask) -> None:

@@ -3,8 +3,7 @@ HTTP, no database (the same rules through the API: test_etags.py)."""
 
 import pytest
 
-from backend.tasks.errors import PreconditionFailed
-from backend.tasks.etags import etag, if_match, if_none_match, require_match
+from backend.tasks.etags import PreconditionFailed, etag, if_match, if_none_match, require_match
 
 CURRENT = etag(7, 3)
 

@@ -117,7 +117,7 @@ def test_searches_without_3_letters_or_digits_in_a_row_are_422(
         {
             "location": "query",
             "pointer": "/q",
-            "message": "must contain at least 3 letters or digits in a row",
+            "message": "must contain at least 3 letters or digits in a row and no NUL character",
         }
     ]
 
@@ -206,7 +206,7 @@ def test_total_counts_matches_over_all_pages(client: TestClient, make_task: Make
     assert listed_ids(client, {"priority": "high", "limit": 2}) == ([high[4], high[3]], 5)
     assert listed_ids(client, {"priority": "high", "limit": 2, "offset": 4}) == ([high[0]], 5)
     page = list_page(client, {"priority": "high", "offset": 10})
-    assert page == {"items": [], "total": 5, "limit": 20, "offset": 10}
+    assert page == {"items": [], "total": 5, "limit": 20, "offset": 10, "next_cursor": None}
 
 
 def test_other_users_tasks_never_match(client: TestClient, make_task: MakeTask) -> None:

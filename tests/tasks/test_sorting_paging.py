@@ -129,7 +129,7 @@ def test_pagination_limits(client: TestClient, make_task: MakeTask) -> None:
             client.get(f"/api/alice/tasks?sort=title&{query}", headers=auth("alice")), "limit"
         )
     page = list_page(client, {"sort": "due_at", "priority": "high", "offset": 3})
-    assert page == {"items": [], "total": 3, "limit": 20, "offset": 3}
+    assert page == {"items": [], "total": 3, "limit": 20, "offset": 3, "next_cursor": None}
 
 
 @pytest.mark.parametrize("sort", ["created_at", "updated_at", "due_at", "priority", "title"])
