@@ -15,6 +15,7 @@ sends, and a plain column); tags, due dates and repeat rules are left to ours.
     DATABASE_URL=postgresql://… uvicorn bench.ceiling_app:app
 """
 
+import base64
 import json
 import os
 import threading
@@ -207,11 +208,11 @@ async def list_tasks(request: Request) -> Response:
     def work(cur: Cursor) -> tuple[list[tuple[Any, ...]], int]:
         ensure_user(cur, user_id)
         if status == "all":
-            cur.execute(LIST_ALL, (user_id, limit, offset))
+            cur.execute(LIST_ALL, (user_id, limit + 1, offset))  # one more: a next page?
         else:
-            cur.execute(LIST_BY_STATUS, (user_id, status == "completed", limit, offset))
+            cur.execute(LIST_BY_STATUS, (user_id, status == "completed", limit + 1, offset))
         rows = cur.fetchall()
-        if len(rows) < limit and (rows or offset == 0):
+        if len(rows) <= limit and (rows or offset == 0):
             return rows, offset + len(rows)  # the last page: no need to count
         if status == "all":
             cur.execute(COUNT_ALL, (user_id,))
@@ -222,8 +223,15 @@ async def list_tasks(request: Request) -> Response:
         return rows, int(count[0])
 
     rows, total = await run_in_threadpool(transaction, work)
-    items = [task_dict(row) for row in rows]
-    return json_response({"items": items, "total": total, "limit": limit, "offset": offset})
+    more = len(rows) > limit
+    items = [task_dict(row) for row in rows[:limit]]
+    following = None
+    if more:  # where the next page starts, as ours says it (an opaque token of key and id)
+        last = items[-1]
+        text = json.dumps([last["created_at"], last["id"]])
+        following = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    page = {"items": items, "total": total, "limit": limit, "offset": offset}
+    return json_response({**page, "next_cursor": following})
 
 
 def task_response(

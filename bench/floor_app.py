@@ -13,6 +13,8 @@ repeat rules are left to ours).
     DATABASE_URL=postgresql://… BETTER_AUTH_SECRET=… uvicorn bench.floor_app:app
 """
 
+import base64
+import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -124,6 +126,13 @@ class TaskPage(SQLModel):
     total: int
     limit: int
     offset: int
+    next_cursor: str | None
+
+
+def next_cursor(created_at: datetime, task_id: int) -> str:
+    """Where the next page starts, as ours says it (an opaque token of key and id)."""
+    text = json.dumps([created_at.isoformat(), task_id])
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 def to_public(task: Task) -> TaskPublic:
@@ -227,15 +236,24 @@ def list_tasks(
         .where(*conditions)
         .order_by(col(Task.created_at).desc(), col(Task.id).desc())
         .offset(offset)
-        .limit(limit)
+        .limit(limit + 1)  # one more: is there a next page?
     )
     tasks = db.exec(query).all()
-    if len(tasks) < limit and (tasks or offset == 0):
+    more = len(tasks) > limit
+    tasks = tasks[:limit]
+    if not more and (tasks or offset == 0):
         total = offset + len(tasks)  # the last page: nothing more to count
     else:
         total = db.exec(select(func.count()).select_from(Task).where(*conditions)).one()
     items = [to_public(task) for task in tasks]
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    following = next_cursor(tasks[-1].created_at, tasks[-1].id or 0) if more else None
+    return {
+        "items": items,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "next_cursor": following,
+    }
 
 
 @app.post("/api/{user_id}/tasks", response_model=TaskPublic, status_code=201)

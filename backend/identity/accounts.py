@@ -40,6 +40,7 @@ from backend.text import trimmed
 from generated.models import Location
 
 T = TypeVar("T")
+Counters = list[tuple[str, Limit]]  # throttle keys and their limits
 MINUTE = 60
 DAY = 24 * 3600
 
@@ -86,7 +87,7 @@ def normalise_name(name: str) -> str | None:
     return trimmed(name)
 
 
-def _take_all(connection: Connection, counters: list[tuple[str, Limit]], now: datetime) -> None:
+def _take_all(connection: Connection, counters: Counters, now: datetime) -> None:
     """Count one event on every counter, or none (429) when one of them is full."""
     for key, limit in counters:
         wait = ratelimit.take(connection, key, limit, now)
@@ -94,7 +95,7 @@ def _take_all(connection: Connection, counters: list[tuple[str, Limit]], now: da
             raise TooManyAttempts(wait, key)  # the unit of work rolls back what it counted
 
 
-def _refund_all(connection: Connection, counters: list[tuple[str, Limit]]) -> None:
+def _refund_all(connection: Connection, counters: Counters) -> None:
     for key, _ in counters:
         ratelimit.refund(connection, key)
 
@@ -161,7 +162,7 @@ class Accounts:
     def _email_key(self, email: str) -> str:
         return f"signin-fail:email:{ratelimit.digest(self._throttles.secret, email)}"
 
-    def _guess_counters(self, email: str, client: str) -> list[tuple[str, Limit]]:
+    def _guess_counters(self, email: str, client: str) -> Counters:
         """Where a password guess for `email` from `client` (no device token) is counted."""
         limits = self._throttles
         day_key = f"signin-fail-day:email:{ratelimit.digest(limits.secret, email)}"
@@ -211,7 +212,7 @@ class Accounts:
         now = utcnow()
         limits = self._throttles
 
-        def start(connection: Connection) -> tuple[tuple[str, str] | None, list[tuple[str, Limit]]]:
+        def start(connection: Connection) -> tuple[tuple[str, str] | None, str | None, Counters]:
             _take_all(connection, [(f"signin:client:{client}", limits.signins_per_client)], now)
             found = connection.execute(
                 select(col(Credential.user_id), col(Credential.password_hash)).where(
@@ -220,20 +221,21 @@ class Accounts:
             ).first()
             credential = None if found is None else (str(found[0]), str(found[1]))
             device_owner = devices.owner(connection, device_token, now) if device_token else None
-            if device_token and credential and device_owner == credential[0]:
+            known_device = device_token if credential and device_owner == credential[0] else None
+            if known_device:
                 # A device this account signed in from: its own counter, not the account's.
-                device_key = f"signin-fail:device:{devices.digest(device_token)[:40]}"
+                device_key = f"signin-fail:device:{devices.digest(known_device)[:40]}"
                 counters = [(device_key, limits.failures_per_email)]
             else:
                 counters = self._guess_counters(email, client)
             _take_all(connection, counters, now)
-            return credential, counters
+            return credential, known_device, counters
 
         known = [f"signin:client:{client}", f"signin-fail:client:{client}"]
         if not device_token:  # a device token may exempt its holder from the email's lockout
             known += [key for key, _ in self._guess_counters(email, client)[:2]]
         await self._blocks.refuse_known(*known)
-        credential, counters = await self._counted(start)
+        credential, known_device, counters = await self._counted(start)
         matches, new_hash = await self._hasher.verify(password, credential and credential[1])
         if credential is None or not matches:
             raise InvalidCredentials()  # the places taken stay: they were this failure
@@ -249,12 +251,8 @@ class Accounts:
                 raise InvalidCredentials()
             if new_hash is not None:  # made with older parameters: upgrade, the password is known
                 stored.password_hash = new_hash
-            known = (
-                device_token
-                if device_token and devices.owner(connection, device_token, now) == user_id
-                else None
-            )
-            token = known or devices.issue(connection, user_id, now, self._device_ttl)
+            # The device token it came with, or a new one for this device.
+            token = known_device or devices.issue(connection, user_id, now, self._device_ttl)
             return SignedIn(user, token)
 
         return await self._db.orm_unit(finish)
@@ -275,7 +273,7 @@ class Accounts:
         client: str,
     ) -> User:
         new_hash: str | None = None
-        counters: list[tuple[str, Limit]] = []
+        counters: Counters = []
         if password is not None:
             now = utcnow()
 
