@@ -125,6 +125,9 @@ class _KnownBlocks:
             if len(self._until) > self.SIZE:
                 self._until.popitem(last=False)
 
+    def forget(self, key: str) -> None:
+        self._until.pop(key, None)
+
     async def refuse_known(self, *keys: str) -> None:
         for key in keys:
             until = self._until.get(key)
@@ -255,7 +258,9 @@ class Accounts:
             token = known_device or devices.issue(connection, user_id, now, self._device_ttl)
             return SignedIn(user, token)
 
-        return await self._db.orm_unit(finish)
+        signed_in = await self._db.orm_unit(finish)
+        self._blocks.forget(self._email_key(email))  # cleared in the database just now
+        return signed_in
 
     async def profile(self, identity: Identity) -> User:
         """The token's user (created on first sight for tokens from Better Auth)."""
