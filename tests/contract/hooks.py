@@ -4,6 +4,10 @@ deleteMe deletes the account whose token it is sent with. Sent with the run's ow
 would end the run: every later request would be a correct 401. So each deleteMe that
 carries the run's valid token gets a freshly signed-up throwaway account's token instead;
 requests without a valid token of the run's user (the ignored_auth probes) are untouched.
+So does each updateMe with a `current_password`: a wrong one (Schemathesis never knows the
+right one) counts as a failed sign-in for the account's email, and five of them lock the
+run's own sign-in (the token fetch) for 15 minutes: every later request would fail
+authentication.
 
 A generated If-Match almost never names the task's current ETag, so nearly every request
 that carries one is a correct 412 and its body is never looked at. Three in four such
@@ -50,8 +54,10 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
     headers = case.headers or {}
     if_match = headers.get("If-Match")
     if if_match is not None and zlib.crc32(if_match.encode("utf-8", "replace")) % 4:
-        case.headers = {**headers, "If-Match": "*"}
-    if case.operation.method.upper() != "DELETE" or case.operation.path != "/api/me":
+        case.headers = headers = {**headers, "If-Match": "*"}
+    if case.operation.path != "/api/me" or not _is_run_token(headers.get("Authorization")):
         return
-    if _is_run_token(headers.get("Authorization")):
+    method = case.operation.method.upper()
+    guesses_password = isinstance(case.body, dict) and "current_password" in case.body
+    if method == "DELETE" or (method == "PATCH" and guesses_password):
         case.headers = {**headers, "Authorization": f"Bearer {_throwaway_token()}"}
