@@ -3,7 +3,7 @@
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -26,6 +26,7 @@ from backend.identity.passwords import Hasher
 from backend.identity.tokens import TokenVerifier
 from backend.routes import accounts, health, tags, tasks
 from backend.spec import Spec
+from backend.tasks import idempotency
 from backend.tasks.quotas import Quotas
 
 logger = logging.getLogger("backend.app")
@@ -51,16 +52,32 @@ class SwaggerUIAssets(StaticFiles):
 
 PURGE_INTERVAL_SECONDS = 300
 
+# Deletes rows whose time is up; the number deleted.
+Purge = Callable[[], Awaitable[int]]
 
-async def _purge_periodically(accounts: Accounts) -> None:
-    """Ended throttle windows and expired device tokens go, so keys that never come back
-    do not pile up."""
-    while True:
-        try:
-            await accounts.purge_expired()
-        except ProblemError as error:  # the database is away: try again next time
-            logger.warning("purge skipped: %s", error.detail)
-        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+
+class Purges:
+    """What expires and is deleted every PURGE_INTERVAL_SECONDS, so rows that are never
+    looked up again do not pile up: ended throttle windows and expired device tokens (the
+    accounts), idempotency keys past their retention (the task writes)."""
+
+    def __init__(self, purges: Mapping[str, Purge]) -> None:
+        self._purges = dict(purges)
+
+    async def run(self) -> dict[str, int]:
+        """Every purge once; each that fails (the database is away) is skipped."""
+        purged = {}
+        for name, purge in self._purges.items():
+            try:
+                purged[name] = await purge()
+            except ProblemError as error:  # the database is away: try again next time
+                logger.warning("purge of %s skipped: %s", name, error.detail)
+        return purged
+
+    async def periodically(self) -> None:
+        while True:
+            await self.run()
+            await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
 
 def create_app(settings: Settings | None = None, spec: Spec | None = None) -> FastAPI:
@@ -79,10 +96,16 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
     own_accounts = Accounts(
         db, hasher, Throttles.from_settings(settings), device_ttl=settings.device_token_ttl
     )
+    purges = Purges(
+        {
+            "accounts": own_accounts.purge_expired,
+            "idempotency keys": lambda: db.core_unit(idempotency.purge_expired),
+        }
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        purger = asyncio.create_task(_purge_periodically(own_accounts))
+        purger = asyncio.create_task(purges.periodically())
         yield
         purger.cancel()
         hasher.close()
@@ -105,6 +128,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
     app.state.db = db
     app.state.token_verifier = verifier
     app.state.accounts = own_accounts
+    app.state.purges = purges
     app.state.quotas = Quotas(settings.max_tasks_per_user, settings.max_tags_per_user)
 
     spec_json = json.dumps(document).encode()

@@ -6,7 +6,7 @@ from typing import Any
 from annotated_types import MaxLen
 from pydantic import BaseModel
 
-from generated.models import SignUpRequest, TagName, Task
+from generated.models import IdempotencyKey, SignUpRequest, TagName, Task
 
 
 def _metadata(model: type[BaseModel], field: str) -> list[Any]:
@@ -37,3 +37,5 @@ NAME_MAX = max_length(SignUpRequest, "name")
 # Title, Name and TagName share it: no control character, at least one visible one.
 VISIBLE_TEXT_PATTERN = pattern(Task, "title")
 DESCRIPTION_PATTERN = pattern(Task, "description")
+IDEMPOTENCY_KEY_MAX = max_length(IdempotencyKey, "root")
+IDEMPOTENCY_KEY_PATTERN = pattern(IdempotencyKey, "root")

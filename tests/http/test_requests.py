@@ -226,4 +226,6 @@ def test_title_trims_exactly_the_spaces_the_contract_names(client: TestClient) -
 
 def test_pattern_messages_cover_the_spec_patterns() -> None:
     schemas = Spec().document["components"]["schemas"]
-    assert set(PATTERN_MESSAGES) == {schemas[n]["pattern"] for n in ("Title", "Description")}
+    assert set(PATTERN_MESSAGES) == {
+        schemas[n]["pattern"] for n in ("Title", "Description", "IdempotencyKey")
+    }
