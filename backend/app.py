@@ -3,7 +3,7 @@
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -26,7 +26,7 @@ from backend.identity.passwords import Hasher
 from backend.identity.tokens import TokenVerifier
 from backend.routes import accounts, health, tags, tasks
 from backend.spec import Spec
-from backend.tasks import feed
+from backend.tasks import feed, idempotency
 from backend.tasks.feed import Cursors
 from backend.tasks.quotas import Quotas
 
@@ -53,17 +53,33 @@ class SwaggerUIAssets(StaticFiles):
 
 PURGE_INTERVAL_SECONDS = 300
 
+# Deletes rows whose time is up; the number deleted.
+Purge = Callable[[], Awaitable[int]]
 
-async def _purge_periodically(purges: Sequence[Callable[[], Awaitable[int]]]) -> None:
-    """What has expired goes (ended throttle windows, device tokens, the feed's old
-    tombstones), so rows for keys and users that never come back do not pile up."""
-    while True:
-        for purge in purges:
+
+class Purges:
+    """What expires and is deleted every PURGE_INTERVAL_SECONDS, so rows that are never
+    looked up again do not pile up: ended throttle windows and expired device tokens (the
+    accounts), idempotency keys past their retention (the task writes), the changes feed's
+    tombstones past theirs."""
+
+    def __init__(self, purges: Mapping[str, Purge]) -> None:
+        self._purges = dict(purges)
+
+    async def run(self) -> dict[str, int]:
+        """Every purge once; each that fails (the database is away) is skipped."""
+        purged = {}
+        for name, purge in self._purges.items():
             try:
-                await purge()
+                purged[name] = await purge()
             except ProblemError as error:  # the database is away: try again next time
-                logger.warning("purge skipped: %s", error.detail)
-        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+                logger.warning("purge of %s skipped: %s", name, error.detail)
+        return purged
+
+    async def periodically(self) -> None:
+        while True:
+            await self.run()
+            await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
 
 def create_app(settings: Settings | None = None, spec: Spec | None = None) -> FastAPI:
@@ -87,9 +103,17 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
         now, days = utcnow(), settings.feed_retention_days
         return await db.core_unit(lambda connection: feed.purge(connection, now, days))
 
+    purges = Purges(
+        {
+            "accounts": own_accounts.purge_expired,
+            "idempotency keys": lambda: db.core_unit(idempotency.purge_expired),
+            "feed tombstones": purge_feed,
+        }
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        purger = asyncio.create_task(_purge_periodically([own_accounts.purge_expired, purge_feed]))
+        purger = asyncio.create_task(purges.periodically())
         yield
         purger.cancel()
         hasher.close()
@@ -112,6 +136,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
     app.state.db = db
     app.state.token_verifier = verifier
     app.state.accounts = own_accounts
+    app.state.purges = purges
     app.state.quotas = Quotas(settings.max_tasks_per_user, settings.max_tags_per_user)
     app.state.feed_cursors = Cursors(settings.better_auth_secret.get_secret_value().encode())
 

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     max_tasks_per_user: int = Field(default=250_000, ge=1)
     max_tags_per_user: int = Field(default=1_000, ge=1)
     user_wait_seconds: float = Field(default=1.0, ge=0)
+    # Seconds the answer to a task write with an Idempotency-Key is kept for its retries
+    # (backend.tasks.idempotency); after that the key is new again, and purged.
+    idempotency_key_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=365 * 24 * 3600)
 
     @field_validator("better_auth_secret")
     @classmethod

@@ -6,7 +6,13 @@ from typing import Any
 from annotated_types import MaxLen
 from pydantic import BaseModel
 
-from generated.models import ListTasksParametersQuery, SignUpRequest, TagName, Task
+from generated.models import (
+    IdempotencyKey,
+    ListTasksParametersQuery,
+    SignUpRequest,
+    TagName,
+    Task,
+)
 
 
 def _metadata(model: type[BaseModel], field: str) -> list[Any]:
@@ -39,3 +45,5 @@ VISIBLE_TEXT_PATTERN = pattern(Task, "title")
 DESCRIPTION_PATTERN = pattern(Task, "description")
 # A search text: 3 letters or digits in a row, what the trigram index can look up.
 SEARCH_PATTERN = pattern(ListTasksParametersQuery, "q")
+IDEMPOTENCY_KEY_MAX = max_length(IdempotencyKey, "root")
+IDEMPOTENCY_KEY_PATTERN = pattern(IdempotencyKey, "root")

@@ -8,13 +8,16 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
+    Text,
     func,
     text,
 )
@@ -22,7 +25,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from backend.limits import DESCRIPTION_MAX, EMAIL_MAX, TAG_MAX, TITLE_MAX
+from backend.limits import DESCRIPTION_MAX, EMAIL_MAX, IDEMPOTENCY_KEY_MAX, TAG_MAX, TITLE_MAX
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -132,6 +135,35 @@ class DeviceToken(SQLModel, table=True):
     user_id: str = _column(
         String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
     )
+    created_at: datetime = _column(UTCDateTime(), nullable=False)
+    expires_at: datetime = _column(UTCDateTime(), nullable=False)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """One user's Idempotency-Key (backend.tasks.idempotency): claimed by the first request
+    that sends it (in_flight), then the answer that request gave (done), kept until
+    expires_at so that a retry gets the same answer. Purged after that."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        Index("ix_idempotency_keys_expires_at", "expires_at"),
+        CheckConstraint("state IN ('in_flight', 'done')", name="ck_idempotency_keys_state"),
+    )
+
+    user_id: str = _column(
+        String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: str = _column(String(IDEMPOTENCY_KEY_MAX), primary_key=True)
+    # SHA-256 (hex) of the request's method, path and body: a retry must match it.
+    fingerprint: str = _column(String(64), nullable=False)
+    state: str = _column(String(9), nullable=False)
+    # The answer (state done): status, body (none for 204), ETag and Location headers.
+    status: int | None = _column(SmallInteger(), nullable=True)
+    body: bytes | None = _column(LargeBinary(), nullable=True)
+    etag: str | None = _column(String(64), nullable=True)
+    location: str | None = _column(Text(), nullable=True)
+    # When the current claim was made: it identifies the claim (a takeover of an abandoned
+    # or expired one sets another), and in_flight claims older than the lease are abandoned.
     created_at: datetime = _column(UTCDateTime(), nullable=False)
     expires_at: datetime = _column(UTCDateTime(), nullable=False)
 

@@ -9,6 +9,23 @@ from typing import Annotated, Literal
 from pydantic import MISSING, AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
 
+class IdempotencyKey(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            examples=['8e03978e-40d5-43e8-bc93-6894a57f9324'],
+            max_length=255,
+            min_length=1,
+            pattern='^[!-~]([ -~]*[!-~])?$',
+        ),
+    ]
+    """
+    1 to 255 visible ASCII characters (`!` to `~`) and spaces, neither first nor last
+    a space (HTTP drops surrounding spaces). Anything else is 422.
+
+    """
+
+
 class TaskStatusFilter(StrEnum):
     """
     `all` tasks, only `pending` ones (not completed) or only `completed` ones.
@@ -513,7 +530,7 @@ class ByPriority(BaseModel):
 
 class Usage(BaseModel):
     """
-    What the user has of their quotas (beyond them, changes get 409 QuotaExceeded).
+    What the user has of their quotas (beyond them, changes get 409 quota-exceeded).
     """
 
     model_config = ConfigDict(
@@ -1007,7 +1024,9 @@ class Problem(BaseModel):
     """
     Identifies the problem type; `about:blank` means the status code says it all.
     Others: `urn:task-api:problem:query-timeout` (503), `urn:task-api:problem:quota-exceeded` (409),
-    `urn:task-api:problem:cursor-expired` (410).
+    `urn:task-api:problem:cursor-expired` (410),
+    `urn:task-api:problem:idempotency-key-in-flight` (409),
+    `urn:task-api:problem:idempotency-key-reused` (422).
 
     """
     title: str

@@ -61,6 +61,7 @@ def client(session_client: TestClient, engine: Engine) -> TestClient:
             "deleted_users",
             "rate_limits",
             "device_tokens",
+            "idempotency_keys",
         ):
             connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608  (fixed names)
     app: Any = session_client.app

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -127,4 +128,31 @@ def test_cors_allows_configured_origins_with_authorization(database_url: str) ->
             "/api/alice/tasks", headers={**auth("alice"), "Origin": "https://evil.example.com"}
         )
         assert "access-control-allow-origin" not in other.headers
+    app.state.db.dispose()
+
+
+def test_cors_allows_idempotency_keys_and_exposes_replays(database_url: str) -> None:
+    """A browser may send Idempotency-Key (a header parameter of the contract) and its
+    scripts may read Idempotent-Replayed (a documented response header)."""
+    app = create_app(make_settings(database_url, cors_origins="http://localhost:3000"))
+    origin = {"Origin": "http://localhost:3000"}
+    with TestClient(app) as client:
+        preflight = client.options(
+            "/api/alice/tasks",
+            headers={
+                **origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type, idempotency-key",
+            },
+        )
+        assert preflight.status_code == 200
+        allowed = preflight.headers["access-control-allow-headers"].lower()
+        assert "idempotency-key" in allowed
+        key = {"Idempotency-Key": str(uuid.uuid4()), **origin, **auth("alice")}
+        first = client.post("/api/alice/tasks", json={"title": "x"}, headers=key)
+        again = client.post("/api/alice/tasks", json={"title": "x"}, headers=key)
+        assert again.headers["idempotent-replayed"] == "true"
+        for response in (first, again):
+            exposed = response.headers["access-control-expose-headers"].lower().split(", ")
+            assert {"idempotent-replayed", "etag", "location", "retry-after"} <= set(exposed)
     app.state.db.dispose()

@@ -15,7 +15,12 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from backend.errors import InvalidInput, ProblemError, ServiceUnavailable
-from backend.limits import DESCRIPTION_PATTERN, SEARCH_PATTERN, VISIBLE_TEXT_PATTERN
+from backend.limits import (
+    DESCRIPTION_PATTERN,
+    IDEMPOTENCY_KEY_PATTERN,
+    SEARCH_PATTERN,
+    VISIBLE_TEXT_PATTERN,
+)
 from backend.spec import Spec
 from generated.models import Location, Problem, ValidationErrorItem
 
@@ -26,6 +31,9 @@ PATTERN_MESSAGES = {
     VISIBLE_TEXT_PATTERN: "must contain a visible character and no control character",
     DESCRIPTION_PATTERN: "must not contain a NUL (U+0000) character",
     SEARCH_PATTERN: "must contain at least 3 letters or digits in a row and no NUL character",
+    IDEMPOTENCY_KEY_PATTERN: (
+        "must be visible ASCII characters (! to ~) or spaces, not starting or ending with a space"
+    ),
 }
 
 PROBLEM_JSON = "application/problem+json"

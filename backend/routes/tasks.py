@@ -6,6 +6,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Path, Request
 from pydantic import BeforeValidator
+from pydantic_core import to_json
+from sqlalchemy import Connection
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -21,9 +23,11 @@ from backend.routes.deps import (
     json_content,
     json_response,
 )
+from backend.routes.idempotency import IdempotencyKey, write_once
 from backend.tasks import changes, etags, feed, listing, pages
 from backend.tasks import input as task_input
-from backend.tasks.rows import etag_of, row_to_api
+from backend.tasks.idempotency import StoredResponse
+from backend.tasks.rows import TaskRow, etag_of, row_to_api
 from generated.models import (
     GetTaskStatsParametersQuery,
     ListTaskChangesParametersQuery,
@@ -54,11 +58,16 @@ IfMatch = Annotated[str | None, Header(alias="If-Match")]
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
 
 
-def _task_response(
-    task: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
+def _task_response(task: dict[str, Any]) -> Response:
     """A Task (from rows.row_to_api), its ETag in the header too."""
-    return json_content(task, status, {"ETag": task["etag"], **(headers or {})})
+    return json_content(task, 200, {"ETag": task["etag"]})
+
+
+def _changed(row: TaskRow, status: int = 200, location: str | None = None) -> StoredResponse:
+    """A write's answer: the Task after it, serialised within the write's unit of work (an
+    Idempotency-Key keeps it with the change, backend.routes.idempotency)."""
+    task = row_to_api(row)
+    return StoredResponse(status, to_json(task), task["etag"], location)
 
 
 @router.get("", status_code=200)
@@ -75,11 +84,16 @@ async def list_tasks(request: Request, db: Db, user: CurrentUser) -> Response:
 
 
 @router.post("", status_code=201)
-async def create_task(request: Request, db: Db, user: CurrentUser, quotas: UserQuotas) -> Response:
+async def create_task(
+    request: Request, db: Db, user: CurrentUser, quotas: UserQuotas, key: IdempotencyKey
+) -> Response:
     new = task_input.new_task(await parse_body(request, TaskCreate))
-    row = await as_user(db, user, lambda c: changes.create_task(c, user.user_id, new, quotas))
-    location = f"/api/{quote(user.user_id, safe='')}/tasks/{row.id}"
-    return _task_response(row_to_api(row), 201, {"Location": location})
+
+    def create(connection: Connection) -> StoredResponse:
+        row = changes.create_task(connection, user.user_id, new, quotas)
+        return _changed(row, 201, f"/api/{quote(user.user_id, safe='')}/tasks/{row.id}")
+
+    return await write_once(request, db, user, key, create)
 
 
 # Before /{task_id}: "stats" is not a task id.
@@ -132,14 +146,18 @@ async def replace_task(
     db: Db,
     user: CurrentUser,
     quotas: UserQuotas,
+    key: IdempotencyKey,
     task_id: TaskId,
     if_match: IfMatch = None,
 ) -> Response:
     change = task_input.replacement(await parse_body(request, TaskReplace))
-    row = await as_user(
-        db, user, lambda c: changes.update_task(c, user.user_id, task_id, change, quotas, if_match)
-    )
-    return _task_response(row_to_api(row))
+
+    def replace(connection: Connection) -> StoredResponse:
+        return _changed(
+            changes.update_task(connection, user.user_id, task_id, change, quotas, if_match)
+        )
+
+    return await write_once(request, db, user, key, replace)
 
 
 @router.patch("/{task_id}", status_code=200)
@@ -148,22 +166,34 @@ async def update_task(
     db: Db,
     user: CurrentUser,
     quotas: UserQuotas,
+    key: IdempotencyKey,
     task_id: TaskId,
     if_match: IfMatch = None,
 ) -> Response:
     change = task_input.changes(await parse_body(request, TaskPatch))
-    row = await as_user(
-        db, user, lambda c: changes.update_task(c, user.user_id, task_id, change, quotas, if_match)
-    )
-    return _task_response(row_to_api(row))
+
+    def update(connection: Connection) -> StoredResponse:
+        return _changed(
+            changes.update_task(connection, user.user_id, task_id, change, quotas, if_match)
+        )
+
+    return await write_once(request, db, user, key, update)
 
 
 @router.delete("/{task_id}", status_code=204)
 async def delete_task(
-    db: Db, user: CurrentUser, task_id: TaskId, if_match: IfMatch = None
+    request: Request,
+    db: Db,
+    user: CurrentUser,
+    key: IdempotencyKey,
+    task_id: TaskId,
+    if_match: IfMatch = None,
 ) -> Response:
-    await as_user(db, user, lambda c: changes.delete_task(c, user.user_id, task_id, if_match))
-    return Response(status_code=204)
+    def delete(connection: Connection) -> StoredResponse:
+        changes.delete_task(connection, user.user_id, task_id, if_match)
+        return StoredResponse(204)
+
+    return await write_once(request, db, user, key, delete)
 
 
 @router.patch("/{task_id}/complete", status_code=200)
@@ -172,14 +202,16 @@ async def complete_task(
     db: Db,
     user: CurrentUser,
     quotas: UserQuotas,
+    key: IdempotencyKey,
     task_id: TaskId,
     if_match: IfMatch = None,
 ) -> Response:
     body = await parse_optional_body(request, TaskCompletion)
     completed = None if body is None else body.completed
-    row = await as_user(
-        db,
-        user,
-        lambda c: changes.set_completion(c, user.user_id, task_id, completed, quotas, if_match),
-    )
-    return _task_response(row_to_api(row))
+
+    def complete(connection: Connection) -> StoredResponse:
+        return _changed(
+            changes.set_completion(connection, user.user_id, task_id, completed, quotas, if_match)
+        )
+
+    return await write_once(request, db, user, key, complete)

@@ -43,10 +43,10 @@ def main(extra_args: list[str]) -> int:
     print(f"contract test seed: {seed} (reproduce: CONTRACT_SEED={seed} make contract-test)")
     reports = ROOT / "reports"
     reports.mkdir(exist_ok=True)
-    # Schemathesis sends thousands of sign-ups and failed sign-ins from one address: the
-    # per-address limits are raised for the run (the per-email limit stays at its default).
-    # Schemathesis signs in for a token again and again, from one address, and generates
-    # sign-ins with the account's email: no limit may turn its own authentication off.
+    # Schemathesis sends thousands of sign-ups and sign-ins from one address, its own token
+    # fetches among them, and fuzzes sign-ins with its own account's email: every sign-in
+    # limit is raised for the run, or its token fetch gets 429 once signIn was fuzzed and
+    # every later operation fails on authentication.
     limits = {
         "SIGNUP_MAX_PER_WINDOW": "1000000",
         "SIGNIN_MAX_FAILURES": "1000000",

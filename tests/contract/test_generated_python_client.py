@@ -368,3 +368,28 @@ def test_invalid_body_is_422_with_parsed_errors(alice: Any) -> None:
     assert problem.errors, problem
     assert all(isinstance(item, models.ValidationErrorItem) for item in problem.errors)
     assert [(item.location.value, item.pointer) for item in problem.errors] == [("body", "/title")]
+
+
+def test_idempotency_key_retries_create_once(alice: Any) -> None:
+    models = _models()
+    body = models.TaskCreate(title="Pay the electricity bill")
+    key = f"python-client-{secrets.token_hex(8)}"
+    create = _op("tasks.create_task")
+    first = create.sync_detailed("alice", client=alice, body=body, idempotency_key=key)
+    again = create.sync_detailed("alice", client=alice, body=body, idempotency_key=key)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.parsed == first.parsed
+    other = create.sync_detailed(
+        "alice", client=alice, body=models.TaskCreate(title="Else"), idempotency_key=key
+    )
+    assert other.status_code == 422
+    assert other.parsed.type_ == "urn:task-api:problem:idempotency-key-reused"
+    toggled = _op("tasks.complete_task").sync_detailed(
+        "alice", first.parsed.id, client=alice, idempotency_key=key + "-toggle"
+    )
+    retried = _op("tasks.complete_task").sync_detailed(
+        "alice", first.parsed.id, client=alice, idempotency_key=key + "-toggle"
+    )
+    assert toggled.parsed == retried.parsed
+    assert retried.parsed.completed is True

@@ -227,5 +227,5 @@ def test_title_trims_exactly_the_spaces_the_contract_names(client: TestClient) -
 def test_pattern_messages_cover_the_spec_patterns() -> None:
     components = Spec().document["components"]
     schemas, parameters = components["schemas"], components["parameters"]
-    expected = {schemas[n]["pattern"] for n in ("Title", "Description")}
+    expected = {schemas[n]["pattern"] for n in ("Title", "Description", "IdempotencyKey")}
     assert set(PATTERN_MESSAGES) == expected | {parameters["Search"]["schema"]["pattern"]}

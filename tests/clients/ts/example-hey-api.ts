@@ -104,3 +104,19 @@ export async function tour(client: Client): Promise<Task> {
   console.log(`${total} matched; deleted (${deleted.response.status})`);
   return current;
 }
+
+/** Idempotency-Key: a retry with the same key creates no second task (the README's rule). */
+export async function createOnce(client: Client, user_id: string, key: string): Promise<Task> {
+  const request = {
+    client,
+    path: { user_id },
+    headers: { "Idempotency-Key": key },
+    body: { title: "Pay the electricity bill" },
+  };
+  const first = await createTask(request);
+  const answer = first.error === undefined ? first : await createTask(request); // a retry
+  if (answer.error !== undefined) throw new ApiProblem("createTask", answer.error);
+  const replayed = answer.response.headers.get("Idempotent-Replayed") === "true";
+  console.log(replayed ? "created by an earlier attempt" : "created");
+  return answer.data;
+}

@@ -214,3 +214,54 @@ export async function currentUserId(client: TaskClient): Promise<string> {
   if (me.error !== undefined) throw new ApiProblem("getMe", me.error);
   return me.data.id;
 }
+
+// Retries with Idempotency-Key, as the README shows them (ApiProblem for its ApiError).
+const IN_FLIGHT = "urn:task-api:problem:idempotency-key-in-flight";
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Create a task at most once, however often the network makes us retry. */
+export async function createOnce(
+  client: TaskClient,
+  user_id: string,
+  body: Schemas["TaskCreate"],
+): Promise<Task> {
+  const key = crypto.randomUUID(); // one key for this task, the same on every retry
+  for (let attempt = 1; ; attempt++) {
+    let result;
+    try {
+      result = await client.POST("/api/{user_id}/tasks", {
+        params: { path: { user_id }, header: { "Idempotency-Key": key } },
+        body,
+      });
+    } catch (networkError) {
+      // No answer: the task may or may not exist. Retrying with the same key is safe.
+      if (attempt === 5) throw networkError;
+      await sleep(500 * attempt);
+      continue;
+    }
+    const { data, error, response } = result;
+    if (data) {
+      if (response.headers.get("Idempotent-Replayed") === "true") {
+        console.log("an earlier attempt had created it"); // same task, same ETag
+      }
+      return data;
+    }
+    // 409 in flight (the first attempt is still running), 429 and 503: wait and retry.
+    const retryable =
+      (response.status === 409 && error.type === IN_FLIGHT) ||
+      response.status === 429 ||
+      response.status === 503;
+    if (!retryable || attempt === 5) throw new ApiProblem("createTask", error);
+    await sleep(1000 * Number(response.headers.get("Retry-After") ?? "1"));
+  }
+}
+
+/** The same header on the other writes: a toggle that a retry cannot undo. */
+export async function toggleOnce(client: TaskClient, task: Task, key: string): Promise<Task> {
+  const ids = { user_id: task.user_id, task_id: task.id };
+  const { data, error } = await client.PATCH("/api/{user_id}/tasks/{task_id}/complete", {
+    params: { path: ids, header: { "Idempotency-Key": key } },
+  });
+  if (error !== undefined) throw new ApiProblem("completeTask", error);
+  return data;
+}
