@@ -1,9 +1,10 @@
-"""What the routes depend on, as Annotated aliases (`Db`, `AppSettings`, `CurrentUser`…)
+"""What the routes depend on, as Annotated aliases (`Owner`, `Db`, `AppSettings`…)
 so signatures read like prose; each is a dependency that takes only the Request, so FastAPI
 resolves it without per-parameter validation or a threadpool hop. And the JSON responses
 every route module writes."""
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends
@@ -57,23 +58,46 @@ Db = Annotated[Database, Depends(_state("db"))]
 AppSettings = Annotated[Settings, Depends(_state("settings"))]
 Verifier = Annotated[TokenVerifier, Depends(_state("token_verifier"))]
 AccountsDep = Annotated[Accounts, Depends(_state("accounts"))]
-UserQuotas = Annotated[Quotas, Depends(_state("quotas"))]
 FeedCursors = Annotated[Cursors, Depends(_state("feed_cursors"))]
 # The authenticated user of /api/me…: any valid token.
 Authenticated = Annotated[Identity, Depends(authenticate)]
-# The authenticated user of /api/{user_id}/…: the token's subject must be the path's user.
-CurrentUser = Annotated[Identity, Depends(path_user)]
 
 
-async def as_user(db: Database, identity: Identity, work: Callable[[Connection], T]) -> T:
-    """One unit of work on a Core connection (the task operations) for the token's user:
-    created on first sight, 401 for a revoked token, checked in one indexed query."""
+@dataclass(frozen=True, slots=True)
+class TaskOwner:
+    """What a task route needs, as ONE dependency: the path's user (the token's subject),
+    the database and the quotas. Each FastAPI dependency costs tens of microseconds of
+    resolution per request, so the hot routes take this one instead of four."""
+
+    identity: Identity
+    db: Database
+    quotas: Quotas
+
+    @property
+    def user_id(self) -> str:
+        return self.identity.user_id
+
+
+async def _task_owner(request: Request) -> TaskOwner:
+    state = request.app.state
+    return TaskOwner(await path_user(request), state.db, state.quotas)
+
+
+# The task routes' one dependency (/api/{user_id}/tasks…, /tags).
+Owner = Annotated[TaskOwner, Depends(_task_owner)]
+
+
+async def as_user(owner: TaskOwner, work: Callable[[Connection], T]) -> T:
+    """One unit of work on a Core connection (the task operations) for the path's user, in
+    their share of the database: created on first sight, 401 for a revoked token, checked
+    in one indexed query."""
+    identity = owner.identity
 
     def unit(connection: Connection) -> T:
         check_user(connection, identity)
         return work(connection)
 
-    return await db.core_unit(unit, owner=identity.user_id)
+    return await owner.db.core_unit(unit, owner=identity.user_id)
 
 
 def json_response(

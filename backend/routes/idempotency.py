@@ -7,9 +7,7 @@ Without the header a write is one unit of work, exactly as before: no extra quer
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated
 
-from fastapi import Depends
 from pydantic import ValidationError
 from sqlalchemy import Connection
 from starlette.requests import Request
@@ -19,8 +17,7 @@ from backend.config import Settings
 from backend.db import Database
 from backend.errors import InvalidInput, ProblemError
 from backend.http.problems import validation_items
-from backend.identity.tokens import Identity
-from backend.routes.deps import as_user
+from backend.routes.deps import TaskOwner, as_user
 from backend.tasks import idempotency
 from backend.tasks.idempotency import Claim, StoredResponse
 from generated.models import IdempotencyKey as KeyModel
@@ -35,7 +32,7 @@ REPLAYED = "Idempotent-Replayed"
 Write = Callable[[Connection], StoredResponse]
 
 
-async def _idempotency_key(request: Request) -> str | None:
+def _idempotency_key(request: Request) -> str | None:
     """The request's Idempotency-Key, None without one; 422 when it breaks the contract."""
     value = request.headers.get(HEADER)
     if value is None:
@@ -49,24 +46,22 @@ async def _idempotency_key(request: Request) -> str | None:
         ) from None
 
 
-# After CurrentUser in a route's parameters: a request without a token is 401 whatever its key.
-IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
-
-
-async def write_once(
-    request: Request, db: Database, user: Identity, key: str | None, write: Write
-) -> Response:
-    """Run `write` for the user and answer with its StoredResponse; with a key, at most
-    once per key: a retry of the same request gets the first answer again."""
+async def write_once(request: Request, owner: TaskOwner, write: Write) -> Response:
+    """Run `write` for the path's user and answer with its StoredResponse; with a key, at
+    most once per key: a retry of the same request gets the first answer again. The key is
+    read here, after authentication (a request without a token is 401 whatever its key),
+    not by a dependency of its own (one more per request, even without the header)."""
+    key = _idempotency_key(request)
+    db, user = owner.db, owner.identity
     if key is None:
-        return _response(await as_user(db, user, write))
+        return _response(await as_user(owner, write))
     settings: Settings = request.app.state.settings
     ttl = timedelta(seconds=settings.idempotency_key_ttl_seconds)
     request_fingerprint = idempotency.fingerprint(
         request.method, request.url.path, await request.body()
     )
     claimed = await as_user(
-        db, user, lambda c: idempotency.claim(c, user.user_id, key, request_fingerprint, ttl)
+        owner, lambda c: idempotency.claim(c, user.user_id, key, request_fingerprint, ttl)
     )
     if isinstance(claimed, StoredResponse):
         return _response(claimed, replayed=True)
@@ -78,7 +73,7 @@ async def write_once(
         return answer
 
     try:
-        answer = await as_user(db, user, write_and_keep)
+        answer = await as_user(owner, write_and_keep)
     except Exception:
         await _release(db, claim)
         raise

@@ -15,15 +15,13 @@ from backend.http.body import parse_body, parse_optional_body
 from backend.http.query import parameters
 from backend.routes.deps import (
     AppSettings,
-    CurrentUser,
-    Db,
     FeedCursors,
-    UserQuotas,
+    Owner,
     as_user,
     json_content,
     json_response,
 )
-from backend.routes.idempotency import IdempotencyKey, write_once
+from backend.routes.idempotency import write_once
 from backend.tasks import changes, etags, feed, listing, pages
 from backend.tasks import input as task_input
 from backend.tasks.idempotency import StoredResponse
@@ -71,12 +69,15 @@ def _changed(row: TaskRow, status: int = 200, location: str | None = None) -> St
 
 
 @router.get("", status_code=200)
-async def list_tasks(request: Request, db: Db, user: CurrentUser) -> Response:
+async def list_tasks(
+    request: Request,
+    owner: Owner,
+) -> Response:
     params = parameters(request, ListTasksParametersQuery)
     filters = task_input.cursor_page(params, task_input.list_query(params))
     limit, offset = params.limit, params.offset
     items, total, following = await as_user(
-        db, user, lambda c: listing.list_tasks(c, user.user_id, filters, limit, offset)
+        owner, lambda c: listing.list_tasks(c, owner.user_id, filters, limit, offset)
     )
     next_cursor = None if following is None else pages.encode(filters, following)
     page = {"items": items, "total": total, "limit": limit, "offset": offset}
@@ -85,38 +86,42 @@ async def list_tasks(request: Request, db: Db, user: CurrentUser) -> Response:
 
 @router.post("", status_code=201)
 async def create_task(
-    request: Request, db: Db, user: CurrentUser, quotas: UserQuotas, key: IdempotencyKey
+    request: Request,
+    owner: Owner,
 ) -> Response:
     new = task_input.new_task(await parse_body(request, TaskCreate))
 
     def create(connection: Connection) -> StoredResponse:
-        row = changes.create_task(connection, user.user_id, new, quotas)
-        return _changed(row, 201, f"/api/{quote(user.user_id, safe='')}/tasks/{row.id}")
+        row = changes.create_task(connection, owner.user_id, new, owner.quotas)
+        return _changed(row, 201, f"/api/{quote(owner.user_id, safe='')}/tasks/{row.id}")
 
-    return await write_once(request, db, user, key, create)
+    return await write_once(request, owner, create)
 
 
 # Before /{task_id}: "stats" is not a task id.
 @router.get("/stats", status_code=200)
-async def task_stats(request: Request, db: Db, user: CurrentUser, quotas: UserQuotas) -> Response:
+async def task_stats(
+    request: Request,
+    owner: Owner,
+) -> Response:
     zone = task_input.time_zone(parameters(request, GetTaskStatsParametersQuery).tz)
-    counts = await as_user(db, user, lambda c: listing.stats(c, user.user_id, zone, quotas))
+    counts = await as_user(owner, lambda c: listing.stats(c, owner.user_id, zone, owner.quotas))
     return json_response(TaskStats.model_validate(counts))
 
 
 @router.get("/changes", status_code=200)
 async def list_task_changes(
-    request: Request, db: Db, user: CurrentUser, cursors: FeedCursors, settings: AppSettings
+    request: Request, owner: Owner, cursors: FeedCursors, settings: AppSettings
 ) -> Response:
     params = parameters(request, ListTaskChangesParametersQuery)
     since = (
-        cursors.decode(user.user_id, params.since) if "since" in params.model_fields_set else None
+        cursors.decode(owner.user_id, params.since) if "since" in params.model_fields_set else None
     )
     retention, limit = settings.feed_retention_days, params.limit
     page = await as_user(
-        db, user, lambda c: feed.changes_since(c, user.user_id, since, limit, retention)
+        owner, lambda c: feed.changes_since(c, owner.user_id, since, limit, retention)
     )
-    cursor = cursors.encode(user.user_id, page.cursor)
+    cursor = cursors.encode(owner.user_id, page.cursor)
     body = {"changes": page.changes, "deleted": page.deleted, "has_more": page.has_more}
     return json_content({**body, "cursor": cursor})
 
@@ -130,10 +135,8 @@ async def other_methods() -> None:
 
 
 @router.get("/{task_id}", status_code=200)
-async def get_task(
-    db: Db, user: CurrentUser, task_id: TaskId, if_none_match: IfNoneMatch = None
-) -> Response:
-    row = await as_user(db, user, lambda c: changes.get_task(c, user.user_id, task_id))
+async def get_task(owner: Owner, task_id: TaskId, if_none_match: IfNoneMatch = None) -> Response:
+    row = await as_user(owner, lambda c: changes.get_task(c, owner.user_id, task_id))
     current = etag_of(row)
     if if_none_match is not None and etags.if_none_match(if_none_match, current):
         return Response(status_code=304, headers={"ETag": current})
@@ -143,10 +146,7 @@ async def get_task(
 @router.put("/{task_id}", status_code=200)
 async def replace_task(
     request: Request,
-    db: Db,
-    user: CurrentUser,
-    quotas: UserQuotas,
-    key: IdempotencyKey,
+    owner: Owner,
     task_id: TaskId,
     if_match: IfMatch = None,
 ) -> Response:
@@ -154,19 +154,16 @@ async def replace_task(
 
     def replace(connection: Connection) -> StoredResponse:
         return _changed(
-            changes.update_task(connection, user.user_id, task_id, change, quotas, if_match)
+            changes.update_task(connection, owner.user_id, task_id, change, owner.quotas, if_match)
         )
 
-    return await write_once(request, db, user, key, replace)
+    return await write_once(request, owner, replace)
 
 
 @router.patch("/{task_id}", status_code=200)
 async def update_task(
     request: Request,
-    db: Db,
-    user: CurrentUser,
-    quotas: UserQuotas,
-    key: IdempotencyKey,
+    owner: Owner,
     task_id: TaskId,
     if_match: IfMatch = None,
 ) -> Response:
@@ -174,35 +171,30 @@ async def update_task(
 
     def update(connection: Connection) -> StoredResponse:
         return _changed(
-            changes.update_task(connection, user.user_id, task_id, change, quotas, if_match)
+            changes.update_task(connection, owner.user_id, task_id, change, owner.quotas, if_match)
         )
 
-    return await write_once(request, db, user, key, update)
+    return await write_once(request, owner, update)
 
 
 @router.delete("/{task_id}", status_code=204)
 async def delete_task(
     request: Request,
-    db: Db,
-    user: CurrentUser,
-    key: IdempotencyKey,
+    owner: Owner,
     task_id: TaskId,
     if_match: IfMatch = None,
 ) -> Response:
     def delete(connection: Connection) -> StoredResponse:
-        changes.delete_task(connection, user.user_id, task_id, if_match)
+        changes.delete_task(connection, owner.user_id, task_id, if_match)
         return StoredResponse(204)
 
-    return await write_once(request, db, user, key, delete)
+    return await write_once(request, owner, delete)
 
 
 @router.patch("/{task_id}/complete", status_code=200)
 async def complete_task(
     request: Request,
-    db: Db,
-    user: CurrentUser,
-    quotas: UserQuotas,
-    key: IdempotencyKey,
+    owner: Owner,
     task_id: TaskId,
     if_match: IfMatch = None,
 ) -> Response:
@@ -211,7 +203,9 @@ async def complete_task(
 
     def complete(connection: Connection) -> StoredResponse:
         return _changed(
-            changes.set_completion(connection, user.user_id, task_id, completed, quotas, if_match)
+            changes.set_completion(
+                connection, owner.user_id, task_id, completed, owner.quotas, if_match
+            )
         )
 
-    return await write_once(request, db, user, key, complete)
+    return await write_once(request, owner, complete)
