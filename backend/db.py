@@ -303,8 +303,11 @@ class Database:
         if owner is None or self.shares is None:
             return await self._call(unit, work)
         # The user's share first: their queued requests wait outside the pool's slots.
-        async with self.shares.slot(owner):
+        place = await self.shares.acquire(owner)
+        try:
             return await self._call(unit, work)
+        finally:
+            self.shares.release(owner, place)
 
     async def _call(self, unit: Callable[[Callable[[Any], T]], T], work: Callable[[Any], T]) -> T:
         # A frozen server keeps answering TCP keepalives and never applies its own

@@ -4,8 +4,6 @@ one of them to end, then get 429 with Retry-After: one user's expensive searches
 a few connections, never the whole pool."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from backend.errors import ProblemError
 
@@ -31,8 +29,9 @@ class UserShares:
         # only while its user has requests here, so the table stays as small as the load.
         self._users: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
 
-    @asynccontextmanager
-    async def slot(self, user_id: str) -> AsyncIterator[None]:
+    async def acquire(self, user_id: str) -> asyncio.Semaphore:
+        """A place in the user's share (TooManyInFlight after waiting); give it back with
+        release(). Two plain calls, not a context manager: this is on every request."""
         entry = self._users.get(user_id)
         if entry is None:
             entry = self._users[user_id] = (asyncio.Semaphore(self.max_in_flight), [0])
@@ -40,18 +39,25 @@ class UserShares:
         users[0] += 1
         try:
             if semaphore.locked():
-                try:
-                    async with asyncio.timeout(self.wait_seconds):
-                        await semaphore.acquire()
-                except TimeoutError:
-                    raise TooManyInFlight(self.max_in_flight) from None
+                async with asyncio.timeout(self.wait_seconds):
+                    await semaphore.acquire()
             else:
                 await semaphore.acquire()  # free: returns at once
-            try:
-                yield
-            finally:
-                semaphore.release()
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                del self._users[user_id]
+        except TimeoutError:
+            self._leave(user_id, users)
+            raise TooManyInFlight(self.max_in_flight) from None
+        except BaseException:
+            self._leave(user_id, users)
+            raise
+        return semaphore
+
+    def release(self, user_id: str, semaphore: asyncio.Semaphore) -> None:
+        semaphore.release()
+        entry = self._users.get(user_id)
+        if entry is not None:
+            self._leave(user_id, entry[1])
+
+    def _leave(self, user_id: str, users: list[int]) -> None:
+        users[0] -= 1
+        if users[0] == 0:
+            del self._users[user_id]

@@ -170,8 +170,7 @@ def test_each_user_has_a_bounded_share_of_the_database(
     app = create_app(make_settings(database_url, user_max_in_flight=1, user_wait_seconds=0.2))
     with TestClient(app, raise_server_exceptions=False) as own:
         shares = app.state.db.shares
-        held = shares.slot("alice")
-        own.portal.call(held.__aenter__)  # one unit of work of alice's in progress
+        held = own.portal.call(shares.acquire, "alice")  # one unit of work of alice's running
         try:
             started = time.monotonic()
             response = own.get("/api/alice/tasks", headers=auth())
@@ -181,7 +180,7 @@ def test_each_user_has_a_bounded_share_of_the_database(
             assert 0.2 <= waited < 2
             assert own.get("/api/bob/tasks", headers=auth("bob")).status_code == 200
         finally:
-            own.portal.call(held.__aexit__, None, None, None)
+            shares.release("alice", held)
         assert own.get("/api/alice/tasks", headers=auth()).status_code == 200
     app.state.db.dispose()
 
