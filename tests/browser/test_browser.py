@@ -26,6 +26,7 @@ LIST_DEFAULTS = {
     "order": ["desc"],
     "limit": ["20"],
     "offset": ["0"],
+    "include_total": ["true"],
 }
 
 # The page's tsconfig: tsc --strict and more, as tests/clients/ts/tsconfig.json.

@@ -63,7 +63,7 @@ export async function tour(client: Client): Promise<Task> {
     query: { priority: ["high"], tag: ["money"], q: "rent", sort: "due_at", order: "asc" },
   });
   if (listed.error !== undefined) throw new ApiProblem("listTasks", listed.error);
-  const total: number = listed.data.total;
+  const total: number | null = listed.data.total; // null with include_total=false
 
   // The README's PUT without `completed` (false when omitted).
   const replaced = await replaceTask({
