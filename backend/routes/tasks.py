@@ -22,7 +22,7 @@ from backend.routes.deps import (
     json_response,
 )
 from backend.routes.idempotency import write_once
-from backend.tasks import changes, etags, feed, listing, pages
+from backend.tasks import changes, etags, feed, listing
 from backend.tasks import input as task_input
 from backend.tasks.idempotency import StoredResponse
 from backend.tasks.rows import TaskRow, etag_of, row_to_api
@@ -79,7 +79,7 @@ async def list_tasks(
     items, total, following = await as_user(
         owner, lambda c: listing.list_tasks(c, owner.user_id, filters, limit, offset)
     )
-    next_cursor = None if following is None else pages.encode(filters, following)
+    next_cursor = None if following is None else listing.encode_cursor(filters, following)
     page = {"items": items, "total": total, "limit": limit, "offset": offset}
     return json_content({**page, "next_cursor": next_cursor})
 

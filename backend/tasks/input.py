@@ -8,7 +8,7 @@ from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from backend.errors import InvalidInput
-from backend.tasks import pages, tags
+from backend.tasks import listing, tags
 from backend.tasks.fields import DEFAULT_PRIORITY, PRIORITY_RANKS, NewTask, Rule, TaskChanges
 from backend.tasks.listing import ListQuery
 from backend.text import trimmed
@@ -134,7 +134,7 @@ def cursor_page(params: ListTasksParametersQuery, query: ListQuery) -> ListQuery
         return query
     if params.offset:
         raise InvalidInput.at(Location.query, "/cursor", "cannot be combined with an offset")
-    return replace(query, after=pages.decode(query, params.cursor))
+    return replace(query, after=listing.decode_cursor(query, params.cursor))
 
 
 @cache
