@@ -42,5 +42,6 @@ def ensure_user(session: Session, identity: Identity) -> User:
     """check_user, then the user as an ORM object (for the account routes)."""
     check_user(session.connection(), identity)
     user = session.get(User, identity.user_id)
-    assert user is not None
+    if user is None:  # deleted by a concurrent request since check_user saw it
+        raise TokenRevoked()
     return user

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from passlib.hash import argon2
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from backend.app import create_app
+from backend.identity import users
+from backend.identity.tokens import Identity
 from tests.helpers import assert_problem, auth, bearer, count_rows, make_settings
 
 PASSWORD = "correct horse battery staple"
@@ -303,6 +305,23 @@ def test_delete_me_removes_the_user_and_their_tasks(
     assert_problem(sign_in(client), 401)
     # The email is free again.
     assert sign_up(client).status_code == 201
+
+
+def test_account_deleted_between_the_check_and_the_read_is_401(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A concurrent DELETE /api/me can commit after check_user saw the user and before the
+    account route reads it: that request is answered 401, not 500."""
+    assert client.get("/api/me", headers=auth("racer")).status_code == 200
+    checked = users.check_user
+
+    def check_then_lose_the_user(connection: Connection, identity: Identity) -> None:
+        checked(connection, identity)
+        connection.execute(text("DELETE FROM users WHERE id = :i"), {"i": identity.user_id})
+
+    monkeypatch.setattr(users, "check_user", check_then_lose_the_user)
+    assert_problem(client.get("/api/me", headers=auth("racer")), 401)
+    assert_problem(client.delete("/api/me", headers=auth("racer")), 401)
 
 
 def test_deleted_better_auth_user_comes_back_only_with_a_newer_token(
