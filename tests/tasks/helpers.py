@@ -1,13 +1,44 @@
 """HTTP helpers for the task tests: one task's URL and operations, listings, the tag
 listing, 422 assertions, timestamps, and what is stored (openapi.yaml is the contract)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 
-from tests.helpers import MakeTask, assert_problem, auth
+from backend.db import normalise_url
+from tests.databases import fresh_database
+from tests.helpers import MakeTask, assert_problem, auth, bearer
+from tests.live_server import live_server
+
+# --- a real server over TCP, for concurrent clients ----------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveApi:
+    url: str
+    engine: Engine  # on the server's database, for asserting what is stored
+    headers: dict[str, str]  # alice's
+
+
+@contextmanager
+def live_api(database_prefix: str) -> Iterator[LiveApi]:
+    """A server on a fresh database of its own, with alice's token."""
+    # Every request at once: the per-user share (USER_MAX_IN_FLIGHT) is not what is tested.
+    with (
+        fresh_database(database_prefix) as url,
+        live_server(url, USER_MAX_IN_FLIGHT="50") as server,
+    ):
+        engine = create_engine(normalise_url(url))
+        try:
+            yield LiveApi(server.url, engine, bearer(server.token("alice")))
+        finally:
+            engine.dispose()
+
 
 # Query parameters: a dict, or (name, value) pairs for repeated ones (?tag=a&tag=b).
 Params = dict[str, Any] | list[tuple[str, Any]]

@@ -5,44 +5,24 @@ matches nothing and its unit of work runs again (backend.db.StaleRow)."""
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, create_engine
 
-from backend.db import normalise_url
-from tests.databases import fresh_database
-from tests.helpers import bearer, count_rows
-from tests.live_server import live_server
-from tests.tasks.helpers import stored_task
+from tests.helpers import count_rows
+from tests.tasks.helpers import LiveApi, live_api, stored_task
 
 WRITERS = 8
 
 
-@dataclass(frozen=True)
-class Api:
-    url: str
-    engine: Engine  # on the server's database, for asserting what is stored
-    headers: dict[str, str]
-
-
 @pytest.fixture(scope="module")
-def api(database_url: str) -> Iterator[Api]:
-    # Every writer at once: the per-user share (USER_MAX_IN_FLIGHT) is not what is tested.
-    with (
-        fresh_database("tasks_concurrency") as url,
-        live_server(url, USER_MAX_IN_FLIGHT="50") as server,
-    ):
-        engine = create_engine(normalise_url(url))
-        try:
-            yield Api(server.url, engine, bearer(server.token("alice")))
-        finally:
-            engine.dispose()
+def api(database_url: str) -> Iterator[LiveApi]:
+    with live_api("tasks_concurrency") as live:
+        yield live
 
 
-def _create(api: Api, **fields: Any) -> dict[str, Any]:
+def _create(api: LiveApi, **fields: Any) -> dict[str, Any]:
     response = httpx.post(
         f"{api.url}/api/alice/tasks", json={"title": "start", **fields}, headers=api.headers
     )
@@ -51,7 +31,7 @@ def _create(api: Api, **fields: Any) -> dict[str, Any]:
 
 
 def _all_at_once(
-    api: Api, method: str, path: str, bodies: list[Any], headers: dict[str, str]
+    api: LiveApi, method: str, path: str, bodies: list[Any], headers: dict[str, str]
 ) -> list[httpx.Response]:
     """Send one request per body, from as many threads released together."""
     barrier = threading.Barrier(len(bodies))
@@ -79,11 +59,11 @@ def _all_at_once(
     return [r for r in responses if r is not None]
 
 
-def _count_tasks(api: Api) -> int:
+def _count_tasks(api: LiveApi) -> int:
     return count_rows(api.engine, "tasks", "user_id = 'alice'")
 
 
-def test_concurrent_patches_with_one_if_match_let_exactly_one_win(api: Api) -> None:
+def test_concurrent_patches_with_one_if_match_let_exactly_one_win(api: LiveApi) -> None:
     task = _create(api)
     path = f"/api/alice/tasks/{task['id']}"
     bodies = [{"title": f"writer {i}"} for i in range(WRITERS)]
@@ -104,7 +84,7 @@ def test_concurrent_patches_with_one_if_match_let_exactly_one_win(api: Api) -> N
     assert stored_task(api.engine, task["id"]) == (winner["title"], False)
 
 
-def test_concurrent_patches_without_if_match_all_apply(api: Api) -> None:
+def test_concurrent_patches_without_if_match_all_apply(api: LiveApi) -> None:
     task = _create(api)
     path = f"/api/alice/tasks/{task['id']}"
     bodies = [{"title": f"writer {i}"} for i in range(WRITERS)]
@@ -130,7 +110,7 @@ def test_concurrent_patches_without_if_match_all_apply(api: Api) -> None:
     assert stale.status_code == 412
 
 
-def test_concurrent_completions_create_one_next_occurrence(api: Api) -> None:
+def test_concurrent_completions_create_one_next_occurrence(api: LiveApi) -> None:
     before = _count_tasks(api)
     task = _create(api, due_at="2027-03-10T09:00:00Z", recurrence={"frequency": "daily"})
     path = f"/api/alice/tasks/{task['id']}/complete"
@@ -145,7 +125,7 @@ def test_concurrent_completions_create_one_next_occurrence(api: Api) -> None:
     assert following.json()["due_at"] == "2027-03-11T09:00:00Z"
 
 
-def test_concurrent_completions_with_one_if_match(api: Api) -> None:
+def test_concurrent_completions_with_one_if_match(api: LiveApi) -> None:
     before = _count_tasks(api)
     task = _create(api, due_at="2027-03-10T09:00:00Z", recurrence={"frequency": "weekly"})
     path = f"/api/alice/tasks/{task['id']}/complete"
@@ -160,7 +140,7 @@ def test_concurrent_completions_with_one_if_match(api: Api) -> None:
     assert _count_tasks(api) == before + 2
 
 
-def test_concurrent_tag_changes_of_one_task_never_fail_with_a_500(api: Api) -> None:
+def test_concurrent_tag_changes_of_one_task_never_fail_with_a_500(api: LiveApi) -> None:
     """On SQLite (no row locks) the losers of each round rerun with a growing pause; when a
     task keeps changing beyond that, the answer is a 503 with Retry-After, never a 500."""
     task = _create(api)

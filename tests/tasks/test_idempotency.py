@@ -5,24 +5,21 @@ a retry while the first request runs 409; a failed write keeps no key; keys expi
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, event, insert, text, update
+from sqlalchemy import Engine, event, insert, text, update
 
 from backend.app import create_app
-from backend.db import normalise_url, utcnow
+from backend.db import utcnow
 from backend.tables import IdempotencyRecord
 from backend.tasks import idempotency
 from backend.tasks.idempotency import Claim, StoredResponse
-from tests.databases import fresh_database
-from tests.helpers import MakeTask, auth, bearer, count_rows, make_settings
-from tests.live_server import live_server
-from tests.tasks.helpers import get_task, stored_task, task_url
+from tests.helpers import MakeTask, auth, count_rows, make_settings
+from tests.tasks.helpers import LiveApi, get_task, live_api, stored_task, task_url
 
 REUSED = "urn:task-api:problem:idempotency-key-reused"
 IN_FLIGHT = "urn:task-api:problem:idempotency-key-in-flight"
@@ -487,25 +484,10 @@ def test_a_keyed_write_costs_a_claim_and_a_store(
 PARALLEL = 10
 
 
-@dataclass(frozen=True)
-class Api:
-    url: str
-    engine: Engine
-    headers: dict[str, str]
-
-
 @pytest.fixture(scope="module")
-def api(database_url: str) -> Iterator[Api]:
-    # Every retry at once: the per-user share (USER_MAX_IN_FLIGHT) is not what is tested.
-    with (
-        fresh_database("tasks_idempotency") as url,
-        live_server(url, USER_MAX_IN_FLIGHT="50") as server,
-    ):
-        engine = create_engine(normalise_url(url))
-        try:
-            yield Api(server.url, engine, bearer(server.token("alice")))
-        finally:
-            engine.dispose()
+def api(database_url: str) -> Iterator[LiveApi]:
+    with live_api("tasks_idempotency") as live:
+        yield live
 
 
 def all_at_once(send: Callable[[httpx.Client], httpx.Response], url: str) -> list[httpx.Response]:
@@ -553,7 +535,7 @@ def assert_one_ran(responses: list[httpx.Response], status: int) -> httpx.Respon
     return ran[0]
 
 
-def test_parallel_retries_of_a_create_create_one_task(api: Api) -> None:
+def test_parallel_retries_of_a_create_create_one_task(api: LiveApi) -> None:
     key = new_key()
     title = f"Parallel {key}"
     headers = {**api.headers, "Idempotency-Key": key}
@@ -570,7 +552,7 @@ def test_parallel_retries_of_a_create_create_one_task(api: Api) -> None:
     assert retry.json() == created.json()
 
 
-def test_parallel_retries_of_a_toggle_toggle_once(api: Api) -> None:
+def test_parallel_retries_of_a_toggle_toggle_once(api: LiveApi) -> None:
     task = httpx.post(
         f"{api.url}/api/alice/tasks", json={"title": "Toggle me"}, headers=api.headers, timeout=30
     ).json()
