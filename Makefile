@@ -216,6 +216,23 @@ bench-fairness: $(STAMP) ## one user's expensive searches vs. another's list (Po
 bench-abuse: $(STAMP) bench-wrk ## sign-in flood vs. another user's list (PostgreSQL, wrk)
 	$(PY) -m bench.abuse
 
+# --- the deployment shape ---
+# `make test-deploy` (tests/deploy/): nginx (round robin, X-Forwarded-For) → two replicas
+# (`python -m backend serve`) → PgBouncer in transaction mode → PostgreSQL, every process
+# started and stopped by the test. PgBouncer and nginx come from Debian's packages
+# (`make deploy-tools`). Needs TEST_DATABASE_URL (a PostgreSQL server; the test creates and
+# drops a database of its own there). About a minute.
+.PHONY: deploy-tools test-deploy
+
+deploy-tools: ## install Debian's pgbouncer and nginx (apt-get) when missing
+	@command -v pgbouncer >/dev/null && command -v nginx >/dev/null || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y pgbouncer nginx || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y pgbouncer nginx; }
+
+test-deploy: $(STAMP) deploy-tools ## nginx → 2 replicas → PgBouncer → PostgreSQL (needs TEST_DATABASE_URL)
+	@test -n "$$TEST_DATABASE_URL" || { echo "error: set TEST_DATABASE_URL to a PostgreSQL server"; exit 1; }
+	DEPLOY_TESTS=1 $(BIN)/pytest -q tests/deploy $(PYTEST_ARGS)
+
 # --- real-browser tests ---
 # `make browser-test` (tests/browser/): Debian's Chromium, driven by playwright-core, runs the
 # generated TypeScript client on a page of another origin (http://localhost:3000) against a

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "migrate":
         try:
             create_db_engine(settings).dispose()  # creates the SQLite file when needed
-            upgrade(settings.database_url)
+            upgrade(settings.migration_url)
         except MigrationError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1

@@ -16,7 +16,7 @@ from starlette.types import Scope
 
 from backend.config import Settings, load_settings
 from backend.db import Database, create_db_engine, utcnow
-from backend.errors import ProblemError
+from backend.errors import ProblemError, ServiceUnavailable
 from backend.fairness import UserShares
 from backend.http.middleware import BodySizeLimit
 from backend.http.observability import RequestContext, configure_logging, metrics_response
@@ -82,6 +82,15 @@ class Purges:
             await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
 
+async def _check_database(db: Database) -> None:
+    """One line at start-up when the database cannot be used (a pooler's refusal named as
+    such): the process still starts, and readiness answers 503 until it can."""
+    try:
+        await db.ping()
+    except ServiceUnavailable as error:
+        logger.warning("start-up: %s; /api/health/ready answers 503 until it works", error.reason)
+
+
 def create_app(settings: Settings | None = None, spec: Spec | None = None) -> FastAPI:
     settings = settings or load_settings()
     spec = spec or Spec()
@@ -113,6 +122,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await _check_database(db)
         purger = asyncio.create_task(purges.periodically())
         yield
         purger.cancel()

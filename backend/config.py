@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = "sqlite:///./data/tasks.db"
+    # The unpooled URL of the same database (Neon and Prisma call it DIRECT_URL), for
+    # migrations only when set: DATABASE_URL may point at a transaction-mode pooler.
+    direct_url: str | None = None
     better_auth_secret: SecretStr
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
@@ -75,8 +78,9 @@ class Settings(BaseSettings):
     # before the API answers 503 instead of hanging.
     db_pool_timeout: float = Field(default=5.0, gt=0)
     db_connect_timeout: int = Field(default=3, ge=1)
-    # Milliseconds any PostgreSQL statement may run (0: no limit). Sent as a startup
-    # option, which Neon's pooled (-pooler) endpoint rejects: use 0 there, or the direct one.
+    # Milliseconds any PostgreSQL statement may run (0: no limit). Applied per transaction
+    # (SET LOCAL, in the same round trip as its first statement), so it holds through
+    # transaction-mode poolers (PgBouncer, Neon's pooled endpoint) too.
     db_statement_timeout_ms: int = Field(default=5000, ge=0)
     # Seconds a request waits for its whole unit of work before answering 503, whatever
     # the database does (a frozen server never applies statement_timeout itself).
@@ -106,7 +110,7 @@ class Settings(BaseSettings):
             raise ValueError(f"is too predictable (too few distinct characters); {GENERATE_SECRET}")
         return value
 
-    @field_validator("jwt_issuer", "jwt_audience", "jwt_jwks_url", mode="before")
+    @field_validator("jwt_issuer", "jwt_audience", "jwt_jwks_url", "direct_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -134,6 +138,11 @@ class Settings(BaseSettings):
                     "slash (e.g. http://localhost:3000)"
                 )
         return origins
+
+    @property
+    def migration_url(self) -> str:
+        """Where migrations run: the direct URL when there is one."""
+        return self.direct_url or self.database_url
 
 
 class ConfigurationError(Exception):

@@ -45,6 +45,34 @@ class StaleRow(Exception):
     """A row changed between this unit of work's read and its conditional write."""
 
 
+# What a connection pooler's refusals mean, for the log line (PgBouncer's wording; Neon's
+# pooled endpoint and Supavisor say the same things).
+POOLER_HINTS = (
+    (
+        "unsupported startup parameter",
+        "a transaction-mode pooler refuses startup parameters: remove `options` from the URL",
+    ),
+    ("no such database", "the pooler does not serve this database name: check the pooled URL"),
+    (
+        "no more connections allowed",
+        "the pooler's max_client_conn is reached: raise it, or lower (DB_POOL_SIZE + "
+        "DB_MAX_OVERFLOW) * workers * replicas",
+    ),
+    (
+        "query_wait_timeout",
+        "the pooler found no free server connection in time: its default_pool_size is "
+        "smaller than what the replicas use at once",
+    ),
+    ("pgbouncer cannot connect to server", "the pooler cannot reach PostgreSQL behind it"),
+)
+
+
+def pooler_hint(reason: str) -> str:
+    """What a pooler's refusal in `reason` means, or "" when it is not one."""
+    lowered = reason.lower()
+    return next((f" ({hint})" for marker, hint in POOLER_HINTS if marker in lowered), "")
+
+
 class DatabaseUnavailable(ServiceUnavailable):
     """The database could not be reached (or did not answer in time)."""
 
@@ -52,7 +80,7 @@ class DatabaseUnavailable(ServiceUnavailable):
         super().__init__(
             "The database is unavailable; retry later.",
             RETRY_AFTER_SECONDS,
-            reason=f"database unavailable: {reason}",
+            reason=f"database unavailable: {reason}{pooler_hint(reason)}",
         )
 
 
@@ -81,7 +109,7 @@ def create_db_engine(settings: Settings) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         hide_parameters=True,  # tracebacks and logs never show user ids or keys
         # No pre-ping (a round trip per checkout, ~10% of a list request's CPU): a connection
@@ -91,20 +119,60 @@ def create_db_engine(settings: Settings) -> Engine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
+        # No startup `options` (a transaction-mode pooler such as PgBouncer or Neon's pooled
+        # endpoint refuses the connection): settings go into each transaction instead.
         connect_args={
             "connect_timeout": settings.db_connect_timeout,
-            **(
-                {"options": f"-c statement_timeout={settings.db_statement_timeout_ms}"}
-                if settings.db_statement_timeout_ms
-                else {}
-            ),
             # Notice a server that vanished mid-query within seconds, not hours.
             "keepalives": 1,
             "keepalives_idle": 5,
             "keepalives_interval": 2,
             "keepalives_count": 2,
+            # psycopg 3 prepares a statement server-side after 5 runs; a transaction pooler
+            # hands the next transaction another server connection that never saw it.
+            **({"prepare_threshold": None} if url.get_driver_name() == "psycopg" else {}),
         },
     )
+    if settings.db_statement_timeout_ms:
+        per_transaction_timeout(engine, settings.db_statement_timeout_ms)
+    return engine
+
+
+def per_transaction_timeout(engine: Engine, milliseconds: int) -> None:
+    """statement_timeout for every transaction, as `SET LOCAL`: it ends with the transaction,
+    so nothing is left on a server connection that a pooler hands to someone else next.
+
+    psycopg2 sends a statement and its parameters as one text (client-side binding), and
+    PostgreSQL runs a text of several statements in one round trip, inside the transaction
+    (or, in autocommit, as one implicit transaction): the SET LOCAL rides in front of the
+    first statement of each transaction at no extra round trip. Drivers that bind on the
+    server (psycopg 3) cannot send two statements with parameters; they get it as a
+    statement of its own."""
+    setting = f"SET LOCAL statement_timeout = {int(milliseconds)}"
+    inline = engine.dialect.driver == "psycopg2"
+
+    @event.listens_for(engine, "begin")
+    def _pending(connection: Connection) -> None:
+        connection.info[_TIMEOUT_PENDING] = True
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _with_timeout(
+        connection: Connection,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        _context: object,
+        executemany: bool,
+    ) -> tuple[str, Any]:
+        if not (connection.info.pop(_TIMEOUT_PENDING, False) or cursor.connection.autocommit):
+            return statement, parameters
+        if inline and not executemany:
+            return f"{setting}; {statement}", parameters
+        cursor.execute(setting)
+        return statement, parameters
+
+
+_TIMEOUT_PENDING = "statement_timeout_pending"
 
 
 def _create_private_file(path: Path) -> None:
@@ -236,13 +304,20 @@ def _available(unit: Callable[[Callable[[Any], T]], T], work: Callable[[Any], T]
     try:
         return unit(work)
     except _UNAVAILABLE as error:
-        if getattr(getattr(error, "orig", None), "pgcode", None) == QUERY_CANCELED:
+        if _sqlstate(error) == QUERY_CANCELED:
             raise QueryTimeout() from None
         raise DatabaseUnavailable(str(error).splitlines()[0]) from None
     except exc.DBAPIError as error:
         if error.connection_invalidated:  # the connection broke, whatever the driver calls it
             raise DatabaseUnavailable(str(error).splitlines()[0]) from None
         raise
+
+
+def _sqlstate(error: Exception) -> str | None:
+    """The SQLSTATE of a driver error: psycopg2 calls it pgcode, psycopg 3 sqlstate."""
+    orig = getattr(error, "orig", None)
+    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    return code if isinstance(code, str) else None
 
 
 class Database:

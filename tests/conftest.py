@@ -19,8 +19,13 @@ from tests.databases import fresh_database
 from tests.helpers import auth, make_settings
 
 # The real-browser tests need Chromium and node_modules: `make browser-test` runs them
-# (BROWSER_TESTS=1); `make test` does not collect them.
-collect_ignore = [] if os.environ.get("BROWSER_TESTS") == "1" else ["browser"]
+# (BROWSER_TESTS=1); the deploy tests need PgBouncer, nginx and PostgreSQL: `make
+# test-deploy` (DEPLOY_TESTS=1). `make test` collects neither.
+collect_ignore = [
+    folder
+    for folder, switch in (("browser", "BROWSER_TESTS"), ("deploy", "DEPLOY_TESTS"))
+    if os.environ.get(switch) != "1"
+]
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,13 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from backend.identity.tokens import TokenVerifier
 from tests.helpers import ROOT, make_settings
 
-__all__ = ["ROOT", "LiveServer", "free_port", "live_server", "server_env", "stop"]
+__all__ = ["ROOT", "LiveServer", "backend", "free_port", "live_server", "server_env", "stop"]
 
 STARTUP_SECONDS = 30.0
 
@@ -58,26 +59,57 @@ def server_env(database_url: str, **overrides: str) -> dict[str, str]:
     }
 
 
-@contextmanager
-def live_server(database_url: str, **settings: str) -> Iterator[LiveServer]:
-    """Migrate `database_url` (as `make run` does), serve backend.main:app on it on a free
-    port, and stop the server afterwards, whatever happens. `settings` are extra environment
-    variables for the server (e.g. SIGNUP_MAX_PER_WINDOW="1000")."""
-    env = server_env(database_url, **settings)
-    subprocess.run(
-        [sys.executable, "-m", "backend", "migrate"], env=env, cwd=ROOT, check=True, timeout=60
+def backend(
+    *args: str, env: dict[str, str], check: bool = True, timeout: float = 120
+) -> "subprocess.CompletedProcess[str]":
+    """`python -m backend ARGS` (migrate, token…) from the repository, with this environment
+    (server_env's, so it shares the server's settings); its output captured as text. With
+    check, a failure raises with what the command printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "backend", *args],
+        env=env,
+        cwd=ROOT,
+        timeout=timeout,
+        capture_output=True,
+        text=True,
     )
+    if check and done.returncode != 0:
+        raise RuntimeError(f"python -m backend {' '.join(args)} failed:\n{done.stderr}")
+    return done
+
+
+@contextmanager
+def live_server(
+    database_url: str,
+    *,
+    migrate: bool = True,
+    log: Path | None = None,
+    ready: bool = True,
+    **settings: str,
+) -> Iterator[LiveServer]:
+    """Migrate `database_url` (as `make run` does; not with migrate=False: a replica of a
+    database migrated already), serve backend.main:app on it on a free port, and stop the
+    server afterwards, whatever happens. `settings` are extra environment variables for the
+    server (e.g. SIGNUP_MAX_PER_WINDOW="1000"). With `log`, the server's output goes to that
+    file; with ready=False, the server only has to be alive, not its database."""
+    env = server_env(database_url, **settings)
+    if migrate:
+        backend("migrate", env=env)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # As make run and make serve start it: X-Forwarded-For believed only from TRUSTED_PROXIES.
     command = [sys.executable, "-m", "backend", "serve", "--port", str(port)]
-    # Output is inherited: pytest shows it with a failing test, the contract run live.
-    server = subprocess.Popen(command, env=env, cwd=ROOT)
+    # Output is inherited unless `log` is given: pytest shows it with a failing test, the
+    # contract run live.
+    output = None if log is None else log.open("ab")
+    server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=output, stderr=output)
     try:
-        _wait_until_ready(server, url)
+        _wait_until_ready(server, url, database=ready)
         yield LiveServer(url=url, port=port, pid=server.pid, env=env)
     finally:
         stop(server)
+        if output is not None:
+            output.close()
 
 
 def stop(process: subprocess.Popen[Any]) -> None:
@@ -90,11 +122,13 @@ def stop(process: subprocess.Popen[Any]) -> None:
         process.wait(timeout=10)
 
 
-def _wait_until_ready(server: subprocess.Popen[bytes], url: str) -> None:
+def _wait_until_ready(server: subprocess.Popen[bytes], url: str, *, database: bool = True) -> None:
+    """Until /api/health/ready answers 200 (database=False: /api/health, the process alone)."""
     deadline = time.monotonic() + STARTUP_SECONDS
+    probe = f"{url}/api/health/ready" if database else f"{url}/api/health"
     while True:
         try:
-            with urllib.request.urlopen(f"{url}/api/health/ready", timeout=2):  # noqa: S310
+            with urllib.request.urlopen(probe, timeout=2):  # noqa: S310
                 return
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:

@@ -16,10 +16,11 @@ from sqlmodel import SQLModel
 
 from backend.app import create_app
 from backend.db import is_sqlite, normalise_url
-from backend.migrate import upgrade
+from backend.migrate import current_revision, head_revision, upgrade
 from backend.tables import include_in_autogenerate
 from tests.databases import fresh_database
 from tests.helpers import assert_problem, auth, count_rows, make_settings
+from tests.live_server import backend, server_env
 
 
 def test_migrations_match_the_models(engine: Engine) -> None:
@@ -204,3 +205,17 @@ def test_migration_0003_keeps_existing_tasks() -> None:
             created = client.post("/api/alice/tasks", json={"title": "new"}, headers=auth())
             assert created.json()["id"] > newest
         app.state.db.dispose()
+
+
+def test_migrations_use_direct_url_when_set() -> None:
+    """DATABASE_URL may be a transaction-mode pooler: with DIRECT_URL set, `make migrate`
+    runs on that one (here DATABASE_URL leads nowhere, so only DIRECT_URL can work)."""
+    with fresh_database("tasks_direct", migrate=False) as direct:
+        env = server_env("postgresql://postgres@127.0.0.1:1/nowhere", DIRECT_URL=direct)
+        backend("migrate", env=env)
+        engine = create_engine(normalise_url(direct))
+        try:
+            with engine.connect() as connection:
+                assert current_revision(connection) == head_revision()
+        finally:
+            engine.dispose()
