@@ -17,7 +17,7 @@ from starlette.types import Scope
 from backend.config import Settings, load_settings
 from backend.db import Database, create_db_engine, utcnow
 from backend.errors import ProblemError, ServiceUnavailable
-from backend.fairness import UserShares
+from backend.fairness import Admission
 from backend.http.middleware import BodySizeLimit
 from backend.http.observability import RequestContext, configure_logging, metrics_response
 from backend.http.problems import install_error_handlers
@@ -95,12 +95,14 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
     settings = settings or load_settings()
     spec = spec or Spec()
     configure_logging(settings.log_level, settings.log_format)
-    db = Database(
-        create_db_engine(settings),
-        settings.db_request_deadline_seconds,
+    admission = Admission(
         settings.db_pool_size,
-        UserShares(settings.user_max_in_flight, settings.user_wait_seconds),
+        max_in_flight=settings.user_max_in_flight,
+        wait_seconds=settings.user_wait_seconds,
+        heavy_slots=settings.heavy_slots,
+        heavy_unit_seconds=settings.heavy_unit_ms / 1000,
     )
+    db = Database(create_db_engine(settings), admission, settings.db_request_deadline_seconds)
 
     verifier = TokenVerifier(settings)
     hasher = Hasher(settings.password_hash_workers)

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     # Each user's share of the database per worker: this many units of work at once; more
     # wait up to USER_WAIT_SECONDS for one to end, then 429 (backend/fairness.py).
     user_max_in_flight: int = Field(default=2, ge=1)
+    # Of a worker's DB_POOL_SIZE connections, at most this many serve heavy work at once (a
+    # search, a long page, or anything of a user whose recent requests were slow), so the
+    # rest stay free for everyone else; 0: half the pool (at least 1).
+    db_heavy_slots: int = Field(default=0, ge=0)
+    # A user whose recent units of work took longer than this on average (milliseconds)
+    # is served in the heavy lane until they are fast again.
+    heavy_unit_ms: float = Field(default=50.0, gt=0)
     # Days the changes feed keeps deletions; an older cursor is 410 (sync from scratch).
     feed_retention_days: int = Field(default=30, ge=1)
     # Quotas: tasks and distinct tags per user (409 beyond them).
@@ -138,6 +145,10 @@ class Settings(BaseSettings):
                     "slash (e.g. http://localhost:3000)"
                 )
         return origins
+
+    @property
+    def heavy_slots(self) -> int:
+        return self.db_heavy_slots or max(1, self.db_pool_size // 2)
 
     @property
     def migration_url(self) -> str:

@@ -3,8 +3,10 @@
 import asyncio
 import os
 import random
+import sqlite3
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,11 +31,10 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
 from backend.config import Settings
 from backend.errors import ServiceUnavailable
-from backend.fairness import UserShares
+from backend.fairness import Admission, Ticket
 
 T = TypeVar("T")
 # A SELECT of any columns (Select is generic over its column types).
@@ -300,9 +301,13 @@ class Busy(ServiceUnavailable):
 _UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)
 
 
-def _available(unit: Callable[[Callable[[Any], T]], T], work: Callable[[Any], T]) -> T:
+def _available(
+    unit: Callable[[Callable[[Any], T], "_Running"], T],
+    work: Callable[[Any], T],
+    running: "_Running",
+) -> T:
     try:
-        return unit(work)
+        return unit(work, running)
     except _UNAVAILABLE as error:
         if _sqlstate(error) == QUERY_CANCELED:
             raise QueryTimeout() from None
@@ -320,30 +325,58 @@ def _sqlstate(error: Exception) -> str | None:
     return code if isinstance(code, str) else None
 
 
+class ServiceBusy(ServiceUnavailable):
+    """Every connection of this worker stayed taken until the request's deadline."""
+
+    def __init__(self, seconds: float | None) -> None:
+        super().__init__(
+            "The service is too busy to take this request now; retry later.",
+            RETRY_AFTER_SECONDS,
+            reason=f"no database connection came free within {seconds} s",
+        )
+
+
+class _Running:
+    """The DBAPI connection a unit of work is running on, so that the event loop can stop
+    it at the deadline: SQLite's interrupt() is safe from another thread and ends the
+    statement at once. PostgreSQL stops long statements itself (statement_timeout)."""
+
+    __slots__ = ("connection",)
+
+    def __init__(self) -> None:
+        self.connection: Any = None
+
+    def interrupt(self) -> None:
+        connection = self.connection
+        if isinstance(connection, sqlite3.Connection):
+            connection.interrupt()
+
+
 class Database:
-    """One unit of work per call, run in one threadpool hop and committed at the end, in
-    one of two styles: `core_unit` (SQLAlchemy Core statements on a connection: the task
-    operations, on the hot path) or `orm_unit` (an ORM session with SQLModel objects: the
-    account operations, where readability beats the last tenth of a millisecond)."""
+    """One unit of work per call, run on a thread of the database's own executor and
+    committed at the end, in one of two styles: `core_unit` (SQLAlchemy Core statements on
+    a connection: the task operations, on the hot path) or `orm_unit` (an ORM session with
+    SQLModel objects: the account operations, where readability beats the last tenth of a
+    millisecond).
+
+    Every unit is admitted first (backend.fairness: the user's share, then a connection in
+    fair order) and must end within `deadline_seconds`, waiting included; its admission is
+    given back when its thread ends, even if its request gave up before."""
 
     def __init__(
-        self,
-        engine: Engine,
-        deadline_seconds: float | None = None,
-        slots: int | None = None,
-        shares: UserShares | None = None,
+        self, engine: Engine, admission: Admission, deadline_seconds: float | None = None
     ) -> None:
         self.engine = engine
+        self.admission = admission
         self.deadline_seconds = deadline_seconds
-        self.shares = shares
-        # At most `slots` units of work at once (the pool size): more would open overflow
-        # connections that are closed again on return, a connect per request under load.
-        self._slots = asyncio.Semaphore(slots) if slots else None
+        # As many threads as connections may be in use: a unit never waits for a thread.
+        self._executor = ThreadPoolExecutor(admission.slots, thread_name_prefix="db")
 
-    def _core_unit(self, work: Callable[[Connection], T]) -> T:
+    def _core_unit(self, work: Callable[[Connection], T], running: _Running) -> T:
         for attempt in range(1, STALE_ATTEMPTS + 1):
             try:
                 with self.engine.begin() as connection:
+                    running.connection = connection.connection.dbapi_connection
                     return work(connection)
             except StaleRow:
                 # A row changed between this unit's read and its versioned UPDATE (SQLite has
@@ -351,56 +384,78 @@ class Database:
                 # now fails (412) or the last write wins; after a growing, jittered pause so
                 # that writers racing for one task spread out.
                 time.sleep(random.uniform(0.002, 0.01) * attempt)  # noqa: S311  (jitter)
+            finally:
+                running.connection = None
         raise Busy()
 
-    def _session_unit(self, work: Callable[[Session], T]) -> T:
+    def _session_unit(self, work: Callable[[Session], T], running: _Running) -> T:
         with Session(self.engine, expire_on_commit=False) as session:
-            result = work(session)
-            session.commit()
-            return result
+            running.connection = session.connection().connection.dbapi_connection
+            try:
+                result = work(session)
+                session.commit()
+                return result
+            finally:
+                running.connection = None
 
-    async def core_unit(self, work: Callable[[Connection], T], owner: str | None = None) -> T:
-        """Core statements on one connection, no ORM session, identity map or flush (a
-        quarter of the database time of a list request). With `owner`, within that user's
-        share (backend.fairness)."""
-        return await self._within_share(owner, self._core_unit, work)
-
-    async def orm_unit(self, work: Callable[[Session], T], owner: str | None = None) -> T:
-        """ORM objects in one session."""
-        return await self._within_share(owner, self._session_unit, work)
-
-    async def _within_share(
-        self,
-        owner: str | None,
-        unit: Callable[[Callable[[Any], T]], T],
-        work: Callable[[Any], T],
+    async def core_unit(
+        self, work: Callable[[Connection], T], owner: str | None = None, *, heavy: bool = False
     ) -> T:
-        if owner is None or self.shares is None:
-            return await self._call(unit, work)
-        # The user's share first: their queued requests wait outside the pool's slots.
-        place = await self.shares.acquire(owner)
-        try:
-            return await self._call(unit, work)
-        finally:
-            self.shares.release(owner, place)
+        """Core statements on one connection, no ORM session, identity map or flush (a
+        quarter of the database time of a list request). With `owner`, in that user's
+        share; `heavy` for work the caller knows to be expensive (backend.fairness)."""
+        return await self._run(self._core_unit, work, owner, heavy)
 
-    async def _call(self, unit: Callable[[Callable[[Any], T]], T], work: Callable[[Any], T]) -> T:
-        # A frozen server keeps answering TCP keepalives and never applies its own
-        # statement_timeout: the deadline answers 503 instead of hanging. The worker thread
-        # may still finish later (a write then lands although the client saw 503).
+    async def orm_unit(
+        self, work: Callable[[Session], T], owner: str | None = None, *, heavy: bool = False
+    ) -> T:
+        """ORM objects in one session."""
+        return await self._run(self._session_unit, work, owner, heavy)
+
+    async def _run(
+        self,
+        unit: Callable[[Callable[[Any], T], _Running], T],
+        work: Callable[[Any], T],
+        owner: str | None,
+        heavy: bool,
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        deadline = None if self.deadline_seconds is None else loop.time() + self.deadline_seconds
         try:
-            async with asyncio.timeout(self.deadline_seconds):  # no extra task, unlike wait_for
-                if self._slots is None:
-                    return await run_in_threadpool(_available, unit, work)
-                async with self._slots:
-                    return await run_in_threadpool(_available, unit, work)
+            async with asyncio.timeout_at(deadline):
+                ticket = await self.admission.enter(owner, heavy=heavy)
         except TimeoutError:
+            raise ServiceBusy(self.deadline_seconds) from None
+        running = _Running()
+        done = loop.run_in_executor(self._executor, _available, unit, work, running)
+        try:
+            # A frozen server keeps answering TCP keepalives and never applies its own
+            # statement_timeout: the deadline answers 503 instead of hanging.
+            finished, _ = await asyncio.wait(
+                (done,), timeout=None if deadline is None else deadline - loop.time()
+            )
+        except BaseException:  # cancelled: the client went away
+            done.add_done_callback(lambda _: self._leave(ticket, done))
+            raise
+        if not finished:
+            running.interrupt()
+            done.add_done_callback(lambda _: self._leave(ticket, done))
             raise DatabaseUnavailable(
                 f"no answer from the database within {self.deadline_seconds} s"
-            ) from None
+            )
+        self.admission.leave(ticket)
+        return done.result()
+
+    def _leave(self, ticket: Ticket, done: "asyncio.Future[Any]") -> None:
+        """A unit nobody waits for any more has ended: its admission goes back, its outcome
+        is dropped (reading the exception keeps asyncio from reporting it as unhandled)."""
+        if not done.cancelled():
+            done.exception()
+        self.admission.leave(ticket)
 
     async def ping(self) -> None:
         await self.core_unit(lambda connection: connection.execute(text("SELECT 1")))
 
     def dispose(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()

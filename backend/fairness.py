@@ -1,9 +1,28 @@
-"""Each user's bounded share of the database: at most `max_in_flight` units of work of one
-user at once in this worker. Further requests of that user wait up to `wait_seconds` for
-one of them to end, then get 429 with Retry-After: one user's expensive searches can hold
-a few connections, never the whole pool."""
+"""Who gets this worker's database connections, and in which order (per worker process:
+each replica and each worker admits on its own; see README "Fairness").
+
+Admission runs in two steps before a unit of work may take one of the worker's `slots`
+(the connection pool's size):
+
+1. The user's share: at most `max_in_flight` units of one user at once. Further ones wait
+   up to `wait_seconds` for one of them to end, then get 429 with Retry-After.
+2. A slot. When one frees, it goes to the waiting unit whose user has the fewest units
+   running, then whose recent units were cheapest, then the one waiting longest: a user
+   with nothing in flight is served before users who already hold connections, and an
+   ordinary user before accounts whose work has been slow, however many there are.
+   Heavy units (a search, a long page: the route says so; or any unit of a user whose
+   recent units were slow) also need a place in a narrower lane of `heavy_slots`, so
+   expensive work can never hold every connection: the rest stay free for cheap requests.
+
+A unit gives its slot back when its thread really ends, not when its request gave up
+(backend.db): a query past its deadline still occupies a connection until it stops.
+"""
 
 import asyncio
+import itertools
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from backend.errors import ProblemError
 
@@ -22,6 +41,8 @@ class TooManyInFlight(ProblemError):
 
 
 class UserShares:
+    """Step 1: each user's bounded share of units in flight."""
+
     def __init__(self, max_in_flight: int, wait_seconds: float) -> None:
         self.max_in_flight = max_in_flight
         self.wait_seconds = wait_seconds
@@ -61,3 +82,143 @@ class UserShares:
         users[0] -= 1
         if users[0] == 0:
             del self._users[user_id]
+
+
+class RecentCosts:
+    """How long each user's recent units of work took (an exponentially weighted mean of
+    their wall time, the database's and the worker's). Bounded: the least recently seen
+    users are forgotten first."""
+
+    WEIGHT = 0.3  # of the newest unit: a few slow units make a user heavy, a few fast ones not
+    SIZE = 10_000
+
+    def __init__(self, heavy_seconds: float) -> None:
+        self.heavy_seconds = heavy_seconds
+        self._mean: OrderedDict[str, float] = OrderedDict()
+
+    def of(self, user_id: str) -> float:
+        """The user's recent mean (0 for a user not seen lately)."""
+        return self._mean.get(user_id, 0.0)
+
+    def is_heavy(self, user_id: str) -> bool:
+        return self.of(user_id) > self.heavy_seconds
+
+    def record(self, user_id: str, seconds: float) -> None:
+        previous = self._mean.pop(user_id, None)
+        self._mean[user_id] = (
+            seconds if previous is None else previous + self.WEIGHT * (seconds - previous)
+        )
+        if len(self._mean) > self.SIZE:
+            self._mean.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A unit's admission: give it back with Admission.leave() when its thread has ended."""
+
+    user_id: str | None
+    heavy: bool
+    declared: bool  # heavy because the caller said so (not counted in RecentCosts)
+    share: asyncio.Semaphore | None
+    started: float
+
+
+@dataclass(eq=False)
+class _Waiter:
+    user_id: str | None
+    heavy: bool
+    order: int
+    granted: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class Admission:
+    """Steps 1 and 2 above, for one worker's event loop (not thread-safe: call it there)."""
+
+    def __init__(
+        self,
+        slots: int,
+        *,
+        max_in_flight: int,
+        wait_seconds: float,
+        heavy_slots: int,
+        heavy_unit_seconds: float,
+    ) -> None:
+        self.slots = slots
+        self.shares = UserShares(max_in_flight, wait_seconds)
+        self.costs = RecentCosts(heavy_unit_seconds)
+        self._free = slots
+        self._heavy_free = max(1, min(heavy_slots, slots))
+        self._running: dict[str, int] = {}  # user id -> their units holding a slot
+        self._waiting: list[_Waiter] = []
+        self._order = itertools.count()
+
+    async def enter(self, user_id: str | None, *, heavy: bool = False) -> Ticket:
+        """Admit a unit of `user_id` (None: the service's own work, no share): 429 when the
+        user's share stays full; otherwise waits for a slot (the caller bounds the wait)."""
+        share = None if user_id is None else await self.shares.acquire(user_id)
+        counted_heavy = user_id is not None and self.costs.is_heavy(user_id)
+        try:
+            await self._slot(user_id, heavy or counted_heavy)
+        except BaseException:
+            if share is not None and user_id is not None:
+                self.shares.release(user_id, share)
+            raise
+        return Ticket(user_id, heavy or counted_heavy, heavy, share, time.monotonic())
+
+    def leave(self, ticket: Ticket) -> None:
+        """The unit's thread has ended: its slot, lane place and share go to the next."""
+        user_id = ticket.user_id
+        if user_id is not None:
+            if not ticket.declared:
+                self.costs.record(user_id, time.monotonic() - ticket.started)
+            if ticket.share is not None:
+                self.shares.release(user_id, ticket.share)
+        self._give_back(user_id, ticket.heavy)
+
+    async def _slot(self, user_id: str | None, heavy: bool) -> None:
+        waiter = _Waiter(user_id, heavy, next(self._order))
+        self._waiting.append(waiter)
+        self._grant()
+        try:
+            await waiter.granted  # at once when it was granted just now
+        except BaseException:
+            if waiter.granted.done() and not waiter.granted.cancelled():
+                self._give_back(user_id, heavy)  # granted, then cancelled before it ran
+            else:
+                self._waiting.remove(waiter)
+            raise
+
+    def _grant(self) -> None:
+        """Free slots to the waiting units whose users have the fewest running."""
+        while self._free and self._waiting:
+            eligible = [w for w in self._waiting if self._heavy_free or not w.heavy]
+            if not eligible:
+                return
+            chosen = min(eligible, key=self._priority)
+            self._waiting.remove(chosen)
+            self._free -= 1
+            if chosen.heavy:
+                self._heavy_free -= 1
+            if chosen.user_id is not None:
+                self._running[chosen.user_id] = self._running.get(chosen.user_id, 0) + 1
+            chosen.granted.set_result(None)
+
+    def _priority(self, waiter: _Waiter) -> tuple[int, float, int]:
+        if waiter.user_id is None:  # the service's own work (purges, readiness): first
+            return 0, 0.0, waiter.order
+        running = self._running.get(waiter.user_id, 0)
+        return running, self.costs.of(waiter.user_id), waiter.order
+
+    def _give_back(self, user_id: str | None, heavy: bool) -> None:
+        self._free += 1
+        if heavy:
+            self._heavy_free += 1
+        if user_id is not None:
+            left = self._running.get(user_id, 0) - 1
+            if left > 0:
+                self._running[user_id] = left
+            else:
+                self._running.pop(user_id, None)
+        self._grant()

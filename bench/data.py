@@ -63,10 +63,11 @@ class Size:
     typical_users: int
     tasks_per_user: int
     heavy_tasks: int
+    heavy_users: int = 1  # each with heavy_tasks: heavy@, heavy2@, heavy3@… bench.example
 
     @property
     def tasks(self) -> int:
-        return self.typical_users * self.tasks_per_user + self.heavy_tasks
+        return self.typical_users * self.tasks_per_user + self.heavy_users * self.heavy_tasks
 
 
 def sizes(environ: Mapping[str, str] = os.environ) -> dict[str, Size]:
@@ -246,10 +247,15 @@ def _vocabulary(rng: random.Random, size: int) -> list[str]:
     return [rng.choice(variants)(name) if rng.random() < 0.1 else name for name in names]
 
 
+def heavy_email(number: int) -> str:
+    """The n-th heavy user's email (0: heavy@bench.example, 1: heavy2@…)."""
+    return HEAVY_EMAIL if number == 0 else HEAVY_EMAIL.replace("@", f"{number + 1}@")
+
+
 def make_users(size: Size, rng: random.Random) -> list[User]:
     users = []
-    for number in range(size.typical_users + 1):
-        heavy = number == size.typical_users
+    for number in range(size.typical_users + size.heavy_users):
+        heavy = number >= size.typical_users
         vocabulary = _vocabulary(rng, HEAVY_VOCABULARY if heavy else rng.randint(10, 30))
         cum, total = [], 0.0
         for rank in range(len(vocabulary)):
@@ -258,7 +264,11 @@ def make_users(size: Size, rng: random.Random) -> list[User]:
         users.append(
             User(
                 id=_user_id(rng),
-                email=HEAVY_EMAIL if heavy else f"user{number}@bench.example",
+                email=(
+                    heavy_email(number - size.typical_users)
+                    if heavy
+                    else f"user{number}@bench.example"
+                ),
                 tasks=size.heavy_tasks if heavy else size.tasks_per_user,
                 vocabulary=vocabulary,
                 cum_weights=cum,

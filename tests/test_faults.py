@@ -169,7 +169,7 @@ def test_each_user_has_a_bounded_share_of_the_database(
 ) -> None:
     app = create_app(make_settings(database_url, user_max_in_flight=1, user_wait_seconds=0.2))
     with TestClient(app, raise_server_exceptions=False) as own:
-        shares = app.state.db.shares
+        shares = app.state.db.admission.shares
         held = own.portal.call(shares.acquire, "alice")  # one unit of work of alice's running
         try:
             started = time.monotonic()

@@ -87,17 +87,17 @@ async def _task_owner(request: Request) -> TaskOwner:
 Owner = Annotated[TaskOwner, Depends(_task_owner)]
 
 
-async def as_user(owner: TaskOwner, work: Callable[[Connection], T]) -> T:
+async def as_user(owner: TaskOwner, work: Callable[[Connection], T], *, heavy: bool = False) -> T:
     """One unit of work on a Core connection (the task operations) for the path's user, in
-    their share of the database: created on first sight, 401 for a revoked token, checked
-    in one indexed query."""
+    their share of the database (`heavy`: in the narrower lane of expensive work): created
+    on first sight, 401 for a revoked token, checked in one indexed query."""
     identity = owner.identity
 
     def unit(connection: Connection) -> T:
         check_user(connection, identity)
         return work(connection)
 
-    return await owner.db.core_unit(unit, owner=identity.user_id)
+    return await owner.db.core_unit(unit, owner=identity.user_id, heavy=heavy)
 
 
 def json_response(
@@ -107,6 +107,11 @@ def json_response(
     return Response(
         model.model_dump_json(), status_code=status, media_type="application/json", headers=headers
     )
+
+
+def json_body(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON body serialised already (inside the unit of work, see json_content)."""
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 def json_content(

@@ -18,6 +18,7 @@ from backend.routes.deps import (
     FeedCursors,
     Owner,
     as_user,
+    json_body,
     json_content,
     json_response,
 )
@@ -76,12 +77,18 @@ async def list_tasks(
     params = parameters(request, ListTasksParametersQuery)
     filters = task_input.cursor_page(params, task_input.list_query(params))
     limit, offset = params.limit, params.offset
-    items, total, following = await as_user(
-        owner, lambda c: listing.list_tasks(c, owner.user_id, filters, limit, offset)
-    )
-    next_cursor = None if following is None else listing.encode_cursor(filters, following)
-    page = {"items": items, "total": total, "limit": limit, "offset": offset}
-    return json_content({**page, "next_cursor": next_cursor})
+
+    # Serialised in the unit of work, within the user's share: a flood of long pages is
+    # bounded like the queries that fetch them.
+    def page(connection: Connection) -> bytes:
+        items, total, following = listing.list_tasks(
+            connection, owner.user_id, filters, limit, offset
+        )
+        next_cursor = None if following is None else listing.encode_cursor(filters, following)
+        body = {"items": items, "total": total, "limit": limit, "offset": offset}
+        return to_json({**body, "next_cursor": next_cursor})
+
+    return json_body(await as_user(owner, page, heavy=listing.expensive(filters, offset)))
 
 
 @router.post("", status_code=201)
@@ -118,12 +125,14 @@ async def list_task_changes(
         cursors.decode(owner.user_id, params.since) if "since" in params.model_fields_set else None
     )
     retention, limit = settings.feed_retention_days, params.limit
-    page = await as_user(
-        owner, lambda c: feed.changes_since(c, owner.user_id, since, limit, retention)
-    )
-    cursor = cursors.encode(owner.user_id, page.cursor)
-    body = {"changes": page.changes, "deleted": page.deleted, "has_more": page.has_more}
-    return json_content({**body, "cursor": cursor})
+
+    def changed(connection: Connection) -> bytes:  # serialised within the share, as a list
+        page = feed.changes_since(connection, owner.user_id, since, limit, retention)
+        cursor = cursors.encode(owner.user_id, page.cursor)
+        body = {"changes": page.changes, "deleted": page.deleted, "has_more": page.has_more}
+        return to_json({**body, "cursor": cursor})
+
+    return json_body(await as_user(owner, changed, heavy=feed.expensive(limit)))
 
 
 # Before /{task_id}: "stats" and "changes" are not task ids.

@@ -124,6 +124,15 @@ DELETIONS = (
 )
 
 
+# Pages longer than this are heavy work (backend.fairness): hundreds of tasks to read and
+# serialise.
+LONG_PAGE = 100
+
+
+def expensive(limit: int) -> bool:
+    return limit > LONG_PAGE
+
+
 def next_change(connection: Connection, owner_id: str) -> int:
     """The owner's next change number; the owner's row stays locked until commit."""
     return int(connection.execute(_NEXT, owned(owner_id)).scalar_one())

@@ -269,6 +269,16 @@ def list_tasks(
     return items, total, following
 
 
+# Listings that cost more than a page of an index range: served in the narrower lane of
+# heavy work (backend.fairness), so they can never hold every connection.
+DEEP_OFFSET = 1_000
+
+
+def expensive(query: ListQuery, offset: int) -> bool:
+    """A search (every match may be read to rank and count) or a deep offset."""
+    return query.q is not None or offset >= DEEP_OFFSET
+
+
 def _undated_follow(query: ListQuery) -> bool:
     return query.sort is TaskSort.due_at and query.after is not None and query.after.key is not None
 

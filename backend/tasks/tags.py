@@ -120,6 +120,15 @@ COUNT = (
 )
 
 
+# Tag pages past these are heavy work (backend.fairness): many groups to count and return.
+LONG_PAGE = 100
+DEEP_OFFSET = 1_000
+
+
+def expensive(limit: int, offset: int) -> bool:
+    return limit > LONG_PAGE or offset >= DEEP_OFFSET
+
+
 def list_tags(
     connection: Connection, owner_id: str, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:

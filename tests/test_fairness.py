@@ -1,0 +1,261 @@
+"""Fair admission to the database (backend.fairness): the rules on their own, then real units
+of work on the suite's database (SQLite, or PostgreSQL with TEST_DATABASE_URL), where slow
+units stand in for expensive searches."""
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, text
+
+from backend.app import create_app
+from backend.db import Database, DatabaseUnavailable, is_sqlite
+from backend.fairness import Admission, RecentCosts, TooManyInFlight
+from tests.helpers import make_settings
+
+SLOW = 0.4  # seconds a "heavy" unit of work takes
+
+
+def admission(slots: int = 2, heavy_slots: int = 1, per_user: int = 2) -> Admission:
+    return Admission(
+        slots,
+        max_in_flight=per_user,
+        wait_seconds=0.2,
+        heavy_slots=heavy_slots,
+        heavy_unit_seconds=0.05,
+    )
+
+
+def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(coroutine)
+
+
+# --- the rules ---
+
+
+def test_a_user_with_nothing_running_is_served_before_users_holding_slots() -> None:
+    async def scenario() -> str:
+        gate = admission(slots=2, heavy_slots=2, per_user=3)
+        held = [await gate.enter("busy"), await gate.enter("busy")]  # every slot taken
+        queued = asyncio.create_task(gate.enter("busy"))
+        await asyncio.sleep(0)
+        newcomer = asyncio.create_task(gate.enter("newcomer"))  # arrives last
+        await asyncio.sleep(0)
+        gate.leave(held[0])  # one slot frees: busy still runs one, the newcomer none
+        await asyncio.sleep(0)
+        first = "newcomer" if newcomer.done() else "busy"
+        gate.leave(held[1])
+        gate.leave(await queued)
+        gate.leave(await newcomer)
+        return first
+
+    assert run(scenario()) == "newcomer"
+
+
+def test_an_ordinary_user_is_served_before_users_whose_work_was_slow() -> None:
+    async def scenario() -> str:
+        gate = admission(slots=1, heavy_slots=1)
+        gate.costs.record("slow", 0.04)  # below the heavy mark, but slower than the other
+        held = await gate.enter("someone")
+        slow = asyncio.create_task(gate.enter("slow"))
+        await asyncio.sleep(0)
+        ordinary = asyncio.create_task(gate.enter("ordinary"))
+        await asyncio.sleep(0)
+        gate.leave(held)
+        await asyncio.sleep(0)
+        first = "ordinary" if ordinary.done() else "slow"
+        gate.leave(await ordinary)
+        gate.leave(await slow)
+        return first
+
+    assert run(scenario()) == "ordinary"
+
+
+def test_heavy_units_never_hold_more_than_their_lane() -> None:
+    async def scenario() -> tuple[int, bool]:
+        gate = admission(slots=3, heavy_slots=1)
+        first = await gate.enter("x", heavy=True)
+        second = asyncio.create_task(gate.enter("y", heavy=True))
+        await asyncio.sleep(0.05)
+        blocked = not second.done()  # the lane is full, slots are not
+        cheap = await asyncio.wait_for(gate.enter("z"), 1)  # cheap work still gets a slot
+        gate.leave(first)
+        gate.leave(await second)
+        gate.leave(cheap)
+        return gate.slots, blocked
+
+    assert run(scenario()) == (3, True)
+
+
+def test_a_user_whose_units_were_slow_is_heavy_until_they_are_fast_again() -> None:
+    costs = RecentCosts(heavy_seconds=0.05)
+    assert not costs.is_heavy("u")
+    costs.record("u", 0.5)
+    assert costs.is_heavy("u")
+    for _ in range(10):
+        costs.record("u", 0.001)
+    assert not costs.is_heavy("u")
+
+
+def test_the_share_still_says_429_after_waiting() -> None:
+    async def scenario() -> None:
+        gate = admission(slots=4, per_user=1)
+        ticket = await gate.enter("u")
+        with pytest.raises(TooManyInFlight):
+            await gate.enter("u")
+        gate.leave(ticket)
+        gate.leave(await gate.enter("u"))
+
+    run(scenario())
+
+
+def test_a_unit_cancelled_while_waiting_takes_nothing_with_it() -> None:
+    async def scenario() -> Admission:
+        gate = admission(slots=1)
+        held = await gate.enter("a")
+        waiting = asyncio.create_task(gate.enter("b"))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        gate.leave(held)
+        gate.leave(await asyncio.wait_for(gate.enter("c"), 1))  # the slot is free again
+        return gate
+
+    run(scenario())
+
+
+# --- real units of work ---
+
+
+def slow_unit(seconds: float) -> Callable[[Connection], None]:
+    def unit(connection: Connection) -> None:
+        connection.execute(text("SELECT 1"))
+        time.sleep(seconds)  # an expensive search, as far as admission can tell
+
+    return unit
+
+
+def quick_unit(connection: Connection) -> None:
+    connection.execute(text("SELECT 1"))
+
+
+async def timed(db: Database, owner: str, unit: Callable[[Connection], None]) -> float:
+    started = time.monotonic()
+    await db.core_unit(unit, owner=owner)
+    return time.monotonic() - started
+
+
+def test_accounts_whose_work_is_slow_cannot_take_every_connection(database_url: str) -> None:
+    """Three accounts, two slow units each at once (six), on a pool of four: an ordinary
+    user's quick unit is served at once instead of queueing behind them."""
+    app = create_app(make_settings(database_url, db_pool_size=4, db_heavy_slots=2))
+    db: Database = app.state.db
+
+    async def scenario() -> float:
+        # Each account's first unit shows admission what its work costs.
+        await asyncio.gather(*(timed(db, f"heavy{n}", slow_unit(SLOW)) for n in range(3)))
+        attack = [
+            asyncio.create_task(timed(db, f"heavy{n}", slow_unit(SLOW)))
+            for n in range(3)
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0.1)  # the attack holds what it can
+        ordinary = await timed(db, "ordinary", quick_unit)
+        await asyncio.gather(*attack)
+        return ordinary
+
+    try:
+        assert run(scenario()) < SLOW / 2
+    finally:
+        db.dispose()
+
+
+def test_an_ordinary_user_goes_before_accounts_whose_work_is_slow(database_url: str) -> None:
+    """Every connection taken by three accounts whose units are slow (not slow enough to
+    count as heavy here), with more of theirs queued: the next free connection goes to the
+    ordinary user who came last, not to the queue in arrival order."""
+    app = create_app(make_settings(database_url, db_pool_size=2, heavy_unit_ms=60_000))
+    db: Database = app.state.db
+
+    async def scenario() -> float:
+        await asyncio.gather(*(timed(db, f"busy{n}", slow_unit(SLOW)) for n in range(3)))
+        attack = [
+            asyncio.create_task(timed(db, f"busy{n}", slow_unit(SLOW)))
+            for n in range(3)
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0.1)
+        ordinary = await timed(db, "ordinary", quick_unit)
+        await asyncio.gather(*attack)
+        return ordinary
+
+    try:
+        # The first connection that frees (in arrival order it would be the fourth).
+        assert run(scenario()) < SLOW * 1.5
+    finally:
+        db.dispose()
+
+
+def test_a_unit_past_its_deadline_keeps_its_share_until_its_thread_ends(
+    database_url: str,
+) -> None:
+    app = create_app(
+        make_settings(
+            database_url,
+            user_max_in_flight=1,
+            user_wait_seconds=0.1,
+            db_request_deadline_seconds=0.3,
+        )
+    )
+    db: Database = app.state.db
+
+    async def scenario() -> None:
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailable):
+            await db.core_unit(slow_unit(1.0), owner="u")
+        assert time.monotonic() - started < 0.6
+        # Its thread is still at work: the user's share is still taken.
+        with pytest.raises(TooManyInFlight):
+            await db.core_unit(quick_unit, owner="u")
+        await asyncio.sleep(1.0)  # the thread has ended
+        await db.core_unit(quick_unit, owner="u")
+
+    try:
+        run(scenario())
+    finally:
+        db.dispose()
+
+
+def test_a_sqlite_query_past_its_deadline_is_stopped(database_url: str) -> None:
+    """SQLite has no statement timeout: at the deadline its statement is interrupted, so the
+    connection and the user's share come back at once (PostgreSQL: statement_timeout)."""
+    if not is_sqlite(database_url):
+        pytest.skip("PostgreSQL stops long statements itself (statement_timeout)")
+    app = create_app(
+        make_settings(
+            database_url,
+            user_max_in_flight=1,
+            user_wait_seconds=0.5,
+            db_request_deadline_seconds=0.3,
+        )
+    )
+    db: Database = app.state.db
+    endless = text(
+        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) "
+        "SELECT count(*) FROM n WHERE x < 0"
+    )
+
+    async def scenario() -> float:
+        with pytest.raises(DatabaseUnavailable):
+            await db.core_unit(lambda c: c.execute(endless).scalar(), owner="u")
+        started = time.monotonic()
+        await db.core_unit(quick_unit, owner="u")  # admitted once the interrupt lands
+        return time.monotonic() - started
+
+    try:
+        assert run(scenario()) < 0.3
+    finally:
+        db.dispose()
