@@ -205,12 +205,13 @@ bench-data: $(STAMP) ## create + load the small and large scale databases (COPY;
 bench-queries: $(STAMP) ## latency per filter/sort at small vs. large scale + EXPLAIN (needs bench-data)
 	$(PY) -m bench.queries $(if $(EXPLAIN),--explain)
 
-# `make bench-fairness`: a heavy user (200,000 tasks) runs 6 concurrent expensive searches
-# for 20 s while an ordinary user lists; idle vs under-attack p50/p95 (~1.5 min with load).
+# `make bench-fairness`: three heavy accounts (200,000 tasks each) run expensive searches
+# (2 clients each), then a 16-connection feed flood, while an ordinary user lists; idle vs
+# under-attack p50/p95, served by one worker and by nginx → 2 replicas → PgBouncer (~6 min).
 # `make bench-abuse`: one client floods sign-in with 16 connections while another user
 # lists; idle vs flood p50, the flood's 2xx/429 per second, CPU per sign-in (~1 min).
 .PHONY: bench-fairness bench-abuse
-bench-fairness: $(STAMP) ## one user's expensive searches vs. another's list (PostgreSQL)
+bench-fairness: $(STAMP) deploy-tools ## heavy accounts vs. an ordinary list: one worker, 2 replicas (PostgreSQL)
 	$(PY) -m bench.fairness
 
 bench-abuse: $(STAMP) bench-wrk ## sign-in flood vs. another user's list (PostgreSQL, wrk)

@@ -5,6 +5,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -21,13 +22,16 @@ from backend.fairness import Admission
 from backend.http.middleware import BodySizeLimit
 from backend.http.observability import RequestContext, configure_logging, metrics_response
 from backend.http.problems import install_error_handlers
+from backend.idempotency import store as idempotency_store
+from backend.idempotency.requests import KeyedWrites
+from backend.idempotency.store import Keys
 from backend.identity.accounts import Accounts, Throttles
 from backend.identity.passwords import Hasher
 from backend.identity.tokens import TokenVerifier
 from backend.routes import accounts, health, tags, tasks
 from backend.spec import Spec
-from backend.tasks import feed, idempotency
-from backend.tasks.feed import Cursors
+from backend.tasks import feed
+from backend.tasks.cursors import FeedCursors, ListCursors
 from backend.tasks.quotas import Quotas
 
 logger = logging.getLogger("backend.app")
@@ -117,7 +121,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
     purges = Purges(
         {
             "accounts": own_accounts.purge_expired,
-            "idempotency keys": lambda: db.core_unit(idempotency.purge_expired),
+            "idempotency keys": lambda: db.core_unit(idempotency_store.purge_expired),
             "feed tombstones": purge_feed,
         }
     )
@@ -150,7 +154,16 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
     app.state.accounts = own_accounts
     app.state.purges = purges
     app.state.quotas = Quotas(settings.max_tasks_per_user, settings.max_tags_per_user)
-    app.state.feed_cursors = Cursors(settings.better_auth_secret.get_secret_value().encode())
+    app.state.writes = KeyedWrites(
+        db,
+        Keys(
+            ttl=timedelta(seconds=settings.idempotency_key_ttl_seconds),
+            max_per_user=settings.idempotency_max_keys_per_user,
+        ),
+    )
+    secret = settings.better_auth_secret.get_secret_value().encode()
+    app.state.list_cursors = ListCursors(secret)
+    app.state.feed_cursors = FeedCursors(secret)
 
     spec_json = json.dumps(document).encode()
 

@@ -102,8 +102,11 @@ class Settings(BaseSettings):
     max_tags_per_user: int = Field(default=1_000, ge=1)
     user_wait_seconds: float = Field(default=1.0, ge=0)
     # Seconds the answer to a task write with an Idempotency-Key is kept for its retries
-    # (backend.tasks.idempotency); after that the key is new again, and purged.
+    # (backend.idempotency); after that the key is new again, and purged.
     idempotency_key_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=365 * 24 * 3600)
+    # Answers kept per user at once (unexpired keys); a new key past it is 429 until the
+    # oldest expires. Bounds what one user can store: this many answers of at most one task.
+    idempotency_max_keys_per_user: int = Field(default=1_000, ge=1)
 
     @field_validator("better_auth_secret")
     @classmethod

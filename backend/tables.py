@@ -140,7 +140,7 @@ class DeviceToken(SQLModel, table=True):
 
 
 class IdempotencyRecord(SQLModel, table=True):
-    """One user's Idempotency-Key (backend.tasks.idempotency): claimed by the first request
+    """One user's Idempotency-Key (backend.idempotency): claimed by the first request
     that sends it (in_flight), then the answer that request gave (done), kept until
     expires_at so that a retry gets the same answer. Purged after that."""
 

@@ -1,21 +1,27 @@
-"""`make bench-fairness`: one heavy user's expensive searches against an ordinary user's
-plain listing, on PostgreSQL.
+"""`make bench-fairness`: heavy accounts' expensive requests against an ordinary user's plain
+listing, on PostgreSQL, served two ways.
 
 Loads a database of its own (BENCH_FAIRNESS_DB, default bench_fairness; dropped afterwards)
-with one heavy user of BENCH_FAIRNESS_HEAVY (200,000) tasks and 200 ordinary users of 100,
-serves it with one uvicorn worker (our defaults: pool 5 + 10, 2 units of work in flight per
-user), then:
+with BENCH_FAIRNESS_ACCOUNTS (3) heavy accounts of BENCH_FAIRNESS_HEAVY (200,000) tasks each
+and 200 ordinary users of 100, then serves it
 
-1. idle: the ordinary user lists (GET /tasks?limit=20) sequentially for BENCH_FAIRNESS_IDLE
-   (10) seconds;
-2. attack: 6 threads of the heavy user send expensive searches back to back (a common word
-   with its total, a 200-character text, a 2-character text and a wildcard-only text,
-   which the contract refuses) for BENCH_FAIRNESS_ATTACK (20) seconds, while the ordinary
-   user lists sequentially as before.
+- "one worker": one uvicorn worker of ours, straight on PostgreSQL (our defaults: pool 5 +
+  10, 2 units of work in flight per user, half the pool for heavy work);
+- "2 replicas": nginx round robin → two replicas → PgBouncer in transaction mode →
+  PostgreSQL (tests/deploy/stack.py; needs `make deploy-tools`).
 
-Prints idle vs under-attack p50/p95 of the ordinary user, their errors, and the heavy
-user's outcomes by status (reports/bench-fairness.md). Target: p50 under attack <= 2x idle,
-no error for the ordinary user.
+In each, for each attack: the ordinary user lists (GET /tasks?limit=20) sequentially for
+BENCH_FAIRNESS_IDLE (10) seconds alone, then for BENCH_FAIRNESS_ATTACK (20) seconds under it:
+
+- "searches": every heavy account runs 2 clients back to back, cycling through a common
+  word with its total, a 200-character text, a 2-character text and a wildcard-only text
+  (both refused by the contract), and tags?limit=1000;
+- "feed flood": 16 connections of one heavy account read the changes feed with limit=500.
+
+Prints idle vs under-attack p50/p95 of the ordinary user, their errors and the attackers'
+outcomes by status (reports/bench-fairness.md). Target: p50 under attack <= 2x idle and no
+error for the ordinary user, in every row. BENCH_FAIRNESS_MODES picks modes ("one worker",
+"2 replicas"; comma-separated: one,replicas).
 """
 
 import contextlib
@@ -28,23 +34,42 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg2
 
 from bench import data
 from bench.queries import LONG_TEXT, Client, token_for
 from bench.run import LOG_DIR, ROOT, Server, ServerKind, load_config, server_env
+from tests.deploy.stack import available, stack
 
 REPORT = ROOT / "reports" / "bench-fairness.md"
 SEARCHES = (
-    ("q", "milk"),  # common: thousands of matches, counted for `total`
-    ("q", LONG_TEXT),
-    ("q", "zq"),  # refused (422): the trigram index cannot serve it
-    ("q", "%_%_%_%_%_"),  # refused (422)
+    "q=milk",  # common: thousands of matches, counted for `total`
+    urllib.parse.urlencode({"q": LONG_TEXT}),
+    "q=zq",  # refused (422): the trigram index cannot serve it
+    "q=%25_%25_%25_%25_%25_",  # refused (422)
 )
-ATTACKERS = 6
+CLIENTS_PER_ACCOUNT = 2
+FEED_CONNECTIONS = 16
+
+
+@dataclass
+class Row:
+    mode: str
+    attack: str
+    idle: list[float]
+    attacked: list[float]
+    ordinary_errors: int
+    outcomes: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.attacked) / statistics.median(self.idle)
 
 
 def _p(values: list[float], q: float) -> float:
@@ -53,89 +78,158 @@ def _p(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def _list_for(client: Client, user_id: str, seconds: float) -> tuple[list[float], Counter[int]]:
+def _list_for(client: Client, user_id: str, seconds: float) -> tuple[list[float], int]:
     latencies: list[float] = []
-    statuses: Counter[int] = Counter()
+    errors = 0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         status, _, elapsed = client.get(f"/api/{user_id}/tasks?limit=20")
-        statuses[status] += 1
         if status == 200:
             latencies.append(elapsed)
-    return latencies, statuses
+        else:
+            errors += 1
+    return latencies, errors
 
 
-def _attack(port: int, token: str, user_id: str, stop: threading.Event, out: Counter[int]) -> None:
+def _attacker(
+    port: int, token: str, paths: list[str], stop: threading.Event, out: Counter[int]
+) -> None:
     client = Client(port, token)
     try:
         number = 0
         while not stop.is_set():
-            key, value = SEARCHES[number % len(SEARCHES)]
+            status, _, _ = client.get(paths[number % len(paths)])
             number += 1
-            query = urllib.parse.urlencode({key: value, "limit": 20})
-            status, _, _ = client.get(f"/api/{user_id}/tasks?{query}")
             out[status] += 1
     finally:
         client.close()
 
 
-def _user(url: str, email: str) -> str:
+# An attack: (token, the paths its client cycles through) per attacking client.
+Attack = Callable[[dict[str, tuple[str, str]]], list[tuple[str, list[str]]]]
+
+
+def searches(heavy: dict[str, tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    clients = []
+    for user_id, token in heavy.values():
+        paths = [f"/api/{user_id}/tasks?{query}&limit=20" for query in SEARCHES]
+        paths.append(f"/api/{user_id}/tags?limit=1000")
+        clients += [(token, paths)] * CLIENTS_PER_ACCOUNT
+    return clients
+
+
+def feed_flood(heavy: dict[str, tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    user_id, token = next(iter(heavy.values()))
+    return [(token, [f"/api/{user_id}/tasks/changes?limit=500"])] * FEED_CONNECTIONS
+
+
+ATTACKS: dict[str, Attack] = {"searches": searches, "feed flood": feed_flood}
+
+
+def measure(
+    mode: str, port: int, ordinary: tuple[str, str], heavy: dict[str, tuple[str, str]]
+) -> list[Row]:
+    idle_seconds = float(os.environ.get("BENCH_FAIRNESS_IDLE", "10"))
+    attack_seconds = float(os.environ.get("BENCH_FAIRNESS_ATTACK", "20"))
+    user_id, token = ordinary
+    rows = []
+    client = Client(port, token)
+    try:
+        _list_for(client, user_id, 2)  # warm-up
+        for name, attack in ATTACKS.items():
+            idle, idle_errors = _list_for(client, user_id, idle_seconds)
+            stop, outcomes = threading.Event(), Counter[int]()
+            threads = [
+                threading.Thread(target=_attacker, args=(port, token_, paths, stop, outcomes))
+                for token_, paths in attack(heavy)
+            ]
+            for thread in threads:
+                thread.start()
+            time.sleep(1)  # the attack is in full swing before measuring
+            attacked, attacked_errors = _list_for(client, user_id, attack_seconds)
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
+            rows.append(Row(mode, name, idle, attacked, idle_errors + attacked_errors, outcomes))
+            print(f"{mode}, {name}: {rows[-1].ratio:.2f}x", flush=True)
+    finally:
+        client.close()
+    return rows
+
+
+def _users(url: str, emails: list[str]) -> list[str]:
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT id FROM users WHERE email = %s", (email,))
-        row = cur.fetchone()
-    if row is None:
-        raise SystemExit(f"error: no user {email}")
-    return str(row[0])
+        cur.execute("SELECT email, id FROM users WHERE email = ANY(%s)", (emails,))
+        found = dict(cur.fetchall())
+    missing = [email for email in emails if email not in found]
+    if missing:
+        raise SystemExit(f"error: no users {missing}")
+    return [str(found[email]) for email in emails]
+
+
+@contextlib.contextmanager
+def one_worker(url: str, workdir: Path) -> Iterator[tuple[int, str]]:
+    secret = secrets.token_urlsafe(48)
+    server = Server(
+        ServerKind("fairness", "backend.main:app", "ours"),
+        server_env(url, secret, load_config({})),
+        workdir,
+    )
+    try:
+        server.wait_until_ready()
+        yield server.port, secret
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def replicas(url: str, _workdir: Path) -> Iterator[tuple[int, str]]:
+    if not available():
+        raise SystemExit("error: 2 replicas need pgbouncer and nginx: make deploy-tools")
+    with stack(url, replicas=2, log_dir=LOG_DIR, LOG_LEVEL="warning") as running:
+        port = urlsplit(running.balancer.url).port
+        assert port is not None
+        yield port, running.secret
+
+
+MODES = {"one": ("one worker", one_worker), "replicas": ("2 replicas", replicas)}
 
 
 def main() -> int:
     heavy_tasks = int(os.environ.get("BENCH_FAIRNESS_HEAVY", "200000"))
-    idle_seconds = float(os.environ.get("BENCH_FAIRNESS_IDLE", "10"))
-    attack_seconds = float(os.environ.get("BENCH_FAIRNESS_ATTACK", "20"))
+    accounts = int(os.environ.get("BENCH_FAIRNESS_ACCOUNTS", "3"))
+    modes = [m.strip() for m in os.environ.get("BENCH_FAIRNESS_MODES", "one,replicas").split(",")]
     size = data.Size(
-        "fairness", os.environ.get("BENCH_FAIRNESS_DB", "bench_fairness"), 200, 100, heavy_tasks
+        "fairness",
+        os.environ.get("BENCH_FAIRNESS_DB", "bench_fairness"),
+        200,
+        100,
+        heavy_tasks,
+        heavy_users=accounts,
     )
     server_url = data.pg_server()
     data.load(size, server_url, data.anchor())
     url = data.database_url(server_url, size.database)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    with contextlib.ExitStack() as stack:
-        stack.callback(_drop, server_url, size.database)
-        secret = secrets.token_urlsafe(48)
-        env = server_env(url, secret, load_config({}))
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fairness_")))
-        server = Server(ServerKind("fairness", "backend.main:app", "ours"), env, workdir)
-        stack.callback(server.stop)
-        server.wait_until_ready()
-        heavy = _user(url, "heavy@bench.example")
-        ordinary = _user(url, "user1@bench.example")
-        heavy_token = token_for(secret, url, heavy)
-        client = Client(server.port, token_for(secret, url, ordinary))
-        stack.callback(client.close)
-        _list_for(client, ordinary, 2)  # warm-up
-        idle, idle_statuses = _list_for(client, ordinary, idle_seconds)
-        stop, outcomes = threading.Event(), Counter[int]()
-        attackers = [
-            threading.Thread(target=_attack, args=(server.port, heavy_token, heavy, stop, outcomes))
-            for _ in range(ATTACKERS)
-        ]
-        for thread in attackers:
-            thread.start()
-        time.sleep(1)  # the attack is in full swing before measuring
-        attacked, attacked_statuses = _list_for(client, ordinary, attack_seconds)
-        stop.set()
-        for thread in attackers:
-            thread.join(timeout=60)
-        problems = server.log_problems()
-    report = _render(
-        heavy_tasks, idle, idle_statuses, attacked, attacked_statuses, outcomes, problems
-    )
+    emails = [data.heavy_email(n) for n in range(accounts)]
+    ordinary_id, *heavy_ids = _users(url, ["user1@bench.example", *emails])
+    rows: list[Row] = []
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(_drop, server_url, size.database)
+        workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="fairness_")))
+        for mode in modes:
+            label, serve = MODES[mode]
+            with serve(url, workdir) as (port, secret):
+                tokens = {user: token_for(secret, url, user) for user in heavy_ids}
+                heavy = {user: (user, tokens[user]) for user in heavy_ids}
+                ordinary = (ordinary_id, token_for(secret, url, ordinary_id))
+                rows += measure(label, port, ordinary, heavy)
+    report = _render(heavy_tasks, accounts, rows)
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(report)
     print(report)
-    ratio = statistics.median(attacked) / statistics.median(idle)
-    ordinary_errors = sum(n for s, n in (idle_statuses + attacked_statuses).items() if s != 200)
-    return 0 if ratio <= 2 and ordinary_errors == 0 else 1
+    failed = [row for row in rows if row.ratio > 2 or row.ordinary_errors]
+    return 1 if failed else 0
 
 
 def _drop(server_url: str, name: str) -> None:
@@ -148,36 +242,33 @@ def _drop(server_url: str, name: str) -> None:
         conn.close()
 
 
-def _render(
-    heavy_tasks: int,
-    idle: list[float],
-    idle_statuses: Counter[int],
-    attacked: list[float],
-    attacked_statuses: Counter[int],
-    outcomes: Counter[int],
-    problems: list[str],
-) -> str:
-    ratio = statistics.median(attacked) / statistics.median(idle)
+def _render(heavy_tasks: int, accounts: int, rows: list[Row]) -> str:
     lines = [
         f"# bench-fairness ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
-        f"PostgreSQL, one uvicorn worker; heavy user with {heavy_tasks:,} tasks, {ATTACKERS}"
-        " threads of expensive searches; the ordinary user (100 tasks) lists sequentially.",
+        f"PostgreSQL; {accounts} heavy accounts with {heavy_tasks:,} tasks each. Attacks:"
+        f" searches ({CLIENTS_PER_ACCOUNT} clients per account: common word, 200-character"
+        " text, two texts the contract refuses, tags?limit=1000) and a feed flood"
+        f" ({FEED_CONNECTIONS} connections, changes?limit=500). The ordinary user (100 tasks)"
+        " lists sequentially.",
         "",
-        "| ordinary user's list | requests | p50 ms | p95 ms | non-200 |",
-        "|---|--:|--:|--:|--:|",
-        f"| idle | {len(idle)} | {statistics.median(idle):.1f} | {_p(idle, 95):.1f} |"
-        f" {sum(n for s, n in idle_statuses.items() if s != 200)} |",
-        f"| under attack | {len(attacked)} | {statistics.median(attacked):.1f} |"
-        f" {_p(attacked, 95):.1f} | {sum(n for s, n in attacked_statuses.items() if s != 200)} |",
+        "| served by | attack | idle p50 ms | idle p95 ms | attacked p50 ms | attacked p95 ms"
+        " | ratio p50 | ordinary non-200 | attackers' answers |",
+        "|---|---|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for row in rows:
+        outcomes = ", ".join(f"{status}: {n}" for status, n in sorted(row.outcomes.items()))
+        lines.append(
+            f"| {row.mode} | {row.attack} | {statistics.median(row.idle):.1f}"
+            f" | {_p(row.idle, 95):.1f} | {statistics.median(row.attacked):.1f}"
+            f" | {_p(row.attacked, 95):.1f} | **{row.ratio:.2f}x** | {row.ordinary_errors}"
+            f" | {outcomes} |"
+        )
+    lines += [
         "",
-        f"p50 under attack / idle: **{ratio:.2f}x** (target <= 2x).",
-        "",
-        "Heavy user's outcomes: "
-        + ", ".join(f"{status}: {count}" for status, count in sorted(outcomes.items()))
-        + " (200 answered, 422 searches the contract refuses, 429 beyond the user's share,"
-        " 503 statement timeout).",
-        f"Server log lines naming an error: {len(problems)}.",
+        "Target: ratio <= 2x and no error for the ordinary user in every row. Attackers'"
+        " answers: 200 served, 422 searches the contract refuses, 429 beyond the user's share,"
+        " 503 statement timeout or busy.",
     ]
     return "\n".join(lines) + "\n"
 

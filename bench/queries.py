@@ -247,7 +247,7 @@ def subjects(url: str) -> list[Subject]:
 
 def middle_of_feed(url: str, secret: str, user_id: str) -> str:
     """A feed cursor half-way through the user's changes (as the server would make it)."""
-    from backend.tasks.feed import Cursors
+    from backend.tasks.cursors import FeedCursors
 
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM tasks WHERE user_id = %s", (user_id,))
@@ -257,7 +257,7 @@ def middle_of_feed(url: str, secret: str, user_id: str) -> str:
             (user_id, (int(count[0]) if count else 0) // 2),
         )
         row = cur.fetchone()
-    return Cursors(secret.encode()).encode(user_id, int(row[0]) if row else 0)
+    return FeedCursors(secret.encode()).encode(user_id, int(row[0]) if row else 0)
 
 
 def token_for(secret: str, url: str, user_id: str) -> str:

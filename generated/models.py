@@ -418,9 +418,9 @@ class TaskPage(BaseModel):
     """
     The offset that was applied (0 with a cursor).
     """
-    next_cursor: str | None
+    next_cursor: Annotated[str | None, Field(max_length=2048)]
     """
-    Pass it as `cursor` (with the same filters and sort) for the next page; null on the last page.
+    Pass it as `cursor` (with the same filters and sort) for the next page; null on the last page. Opaque; at most 2048 characters (a title key of 200 four-byte characters).
     """
 
 
@@ -925,7 +925,7 @@ class ListTasksParametersQuery(BaseModel):
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     offset: Annotated[int, Field(ge=0, le=2147483647)] = 0
     cursor: Annotated[
-        str | MISSING, Field(max_length=1000, min_length=1, pattern='^[A-Za-z0-9_-]+$')
+        str | MISSING, Field(max_length=2048, min_length=1, pattern='^[A-Za-z0-9_-]+$')
     ] = MISSING
     include_total: bool = True
 
@@ -1026,7 +1026,8 @@ class Problem(BaseModel):
     Others: `urn:task-api:problem:query-timeout` (503), `urn:task-api:problem:quota-exceeded` (409),
     `urn:task-api:problem:cursor-expired` (410),
     `urn:task-api:problem:idempotency-key-in-flight` (409),
-    `urn:task-api:problem:idempotency-key-reused` (422).
+    `urn:task-api:problem:idempotency-key-reused` (422),
+    `urn:task-api:problem:too-many-idempotency-keys` (429).
 
     """
     title: str

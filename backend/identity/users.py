@@ -16,14 +16,20 @@ def _issued_before(identity: Identity, moment_timestamp: float) -> bool:
 
 # Built once: this runs on every task request.
 _VALID_AFTER = select(User.tokens_valid_after).where(col(User.id) == bindparam("user_id"))
+# For writes: FOR KEY SHARE blocks the account's deletion (FOR UPDATE) until the unit ends,
+# and does not block other writes of the user (FOR NO KEY UPDATE). SQLite ignores it; its
+# writers take turns anyway.
+_VALID_AFTER_LOCKED = _VALID_AFTER.with_for_update(read=True, key_share=True)
 _DELETED_AT = select(DeletedUser.deleted_at).where(col(DeletedUser.id) == bindparam("user_id"))
 
 
-def check_user(connection: Connection, identity: Identity) -> None:
+def check_user(connection: Connection, identity: Identity, *, lock: bool = False) -> None:
     """The token's user exists afterwards, created on first sight (a concurrent first
     request is not an error). A token issued before a password change or the account's
-    deletion is refused (401). Core only: one indexed query on the hot path."""
-    found = connection.execute(_VALID_AFTER, {"user_id": identity.user_id}).first()
+    deletion is refused (401). Core only: one indexed query on the hot path. With `lock`,
+    the user cannot be deleted before the unit of work ends."""
+    statement = _VALID_AFTER_LOCKED if lock else _VALID_AFTER
+    found = connection.execute(statement, {"user_id": identity.user_id}).first()
     if found is not None:
         if found[0] is not None and _issued_before(identity, found[0].timestamp()):
             raise TokenRevoked()

@@ -16,11 +16,13 @@ from starlette.responses import Response
 
 from backend.config import Settings
 from backend.db import Database
+from backend.idempotency.requests import KeyedWrites
 from backend.identity.accounts import Accounts
 from backend.identity.errors import NotYourTasks
 from backend.identity.tokens import Identity, TokenVerifier, bearer_token
 from backend.identity.users import check_user
-from backend.tasks.feed import Cursors
+from backend.tasks import cursors
+from backend.tasks.cursors import ListCursors
 from backend.tasks.quotas import Quotas
 
 T = TypeVar("T")
@@ -58,7 +60,7 @@ Db = Annotated[Database, Depends(_state("db"))]
 AppSettings = Annotated[Settings, Depends(_state("settings"))]
 Verifier = Annotated[TokenVerifier, Depends(_state("token_verifier"))]
 AccountsDep = Annotated[Accounts, Depends(_state("accounts"))]
-FeedCursors = Annotated[Cursors, Depends(_state("feed_cursors"))]
+FeedCursors = Annotated[cursors.FeedCursors, Depends(_state("feed_cursors"))]
 # The authenticated user of /api/me…: any valid token.
 Authenticated = Annotated[Identity, Depends(authenticate)]
 
@@ -66,12 +68,15 @@ Authenticated = Annotated[Identity, Depends(authenticate)]
 @dataclass(frozen=True, slots=True)
 class TaskOwner:
     """What a task route needs, as ONE dependency: the path's user (the token's subject),
-    the database and the quotas. Each FastAPI dependency costs tens of microseconds of
-    resolution per request, so the hot routes take this one instead of four."""
+    the database, the quotas, the keyed writes and the listing's cursors. Each FastAPI
+    dependency costs tens of microseconds of resolution per request, so the hot routes
+    take this one instead of five."""
 
     identity: Identity
     db: Database
     quotas: Quotas
+    writes: KeyedWrites
+    cursors: ListCursors
 
     @property
     def user_id(self) -> str:
@@ -80,7 +85,9 @@ class TaskOwner:
 
 async def _task_owner(request: Request) -> TaskOwner:
     state = request.app.state
-    return TaskOwner(await path_user(request), state.db, state.quotas)
+    return TaskOwner(
+        await path_user(request), state.db, state.quotas, state.writes, state.list_cursors
+    )
 
 
 # The task routes' one dependency (/api/{user_id}/tasks…, /tags).
@@ -98,6 +105,19 @@ async def as_user(owner: TaskOwner, work: Callable[[Connection], T], *, heavy: b
         return work(connection)
 
     return await owner.db.core_unit(unit, owner=identity.user_id, heavy=heavy)
+
+
+async def writing_as_user(owner: TaskOwner, work: Callable[[Connection], T]) -> T:
+    """as_user for a write: the user's row stays locked against deletion (PostgreSQL) until
+    the unit ends, so a concurrent DELETE /api/me waits for it and removes what it wrote,
+    instead of pulling the user away under it."""
+    identity = owner.identity
+
+    def unit(connection: Connection) -> T:
+        check_user(connection, identity, lock=True)
+        return work(connection)
+
+    return await owner.db.core_unit(unit, owner=identity.user_id)
 
 
 def json_response(

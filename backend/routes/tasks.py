@@ -1,7 +1,9 @@
 """/api/{user_id}/tasks…: HTTP in, generated models out. Rules live in backend.tasks."""
 
 import re
-from typing import Annotated, Any
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Path, Request
@@ -13,19 +15,22 @@ from starlette.responses import Response
 
 from backend.http.body import parse_body, parse_optional_body
 from backend.http.query import parameters
+from backend.idempotency.store import Answer
 from backend.routes.deps import (
     AppSettings,
     FeedCursors,
     Owner,
+    TaskOwner,
     as_user,
     json_body,
     json_content,
     json_response,
+    writing_as_user,
 )
-from backend.routes.idempotency import write_once
 from backend.tasks import changes, etags, feed, listing
 from backend.tasks import input as task_input
-from backend.tasks.idempotency import StoredResponse
+from backend.tasks.changes import Changed
+from backend.tasks.fields import TaskChanges
 from backend.tasks.rows import TaskRow, etag_of, row_to_api
 from generated.models import (
     GetTaskStatsParametersQuery,
@@ -39,6 +44,7 @@ from generated.models import (
 )
 
 INT64_MAX = 2**63 - 1
+T = TypeVar("T")
 
 router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
 # A task id is written in canonical decimal: "+3", " 3", "03" and "1_0" (which int() and
@@ -62,20 +68,35 @@ def _task_response(task: dict[str, Any]) -> Response:
     return json_content(task, 200, {"ETag": task["etag"]})
 
 
-def _changed(row: TaskRow, status: int = 200, location: str | None = None) -> StoredResponse:
+def _answer(row: TaskRow, status: int = 200, location: str | None = None) -> Answer:
     """A write's answer: the Task after it, serialised within the write's unit of work (an
-    Idempotency-Key keeps it with the change, backend.routes.idempotency)."""
+    Idempotency-Key keeps it with the change, backend.idempotency)."""
     task = row_to_api(row)
-    return StoredResponse(status, to_json(task), task["etag"], location)
+    return Answer(status, to_json(task), task["etag"], location)
+
+
+def _changed_answer(changed: Changed) -> Answer:
+    """The answer of a change; one that changed nothing need not be kept for retries."""
+    return replace(_answer(changed.row), keep=changed.changed)
+
+
+async def _write(
+    request: Request, owner: TaskOwner, write: Callable[[Connection], Answer]
+) -> Response:
+    """A write, at most once per Idempotency-Key, with the user kept from being deleted
+    under it."""
+
+    async def as_owner(work: Callable[[Connection], T]) -> T:
+        return await writing_as_user(owner, work)
+
+    return await owner.writes.answer(request, owner.user_id, as_owner, write)
 
 
 @router.get("", status_code=200)
-async def list_tasks(
-    request: Request,
-    owner: Owner,
-) -> Response:
+async def list_tasks(request: Request, owner: Owner) -> Response:
     params = parameters(request, ListTasksParametersQuery)
-    filters = task_input.cursor_page(params, task_input.list_query(params))
+    query = task_input.list_query(params)
+    filters = task_input.cursor_page(params, query, owner.cursors, owner.user_id)
     limit, offset = params.limit, params.offset
 
     # Serialised in the unit of work, within the user's share: a flood of long pages is
@@ -84,7 +105,9 @@ async def list_tasks(
         items, total, following = listing.list_tasks(
             connection, owner.user_id, filters, limit, offset
         )
-        next_cursor = None if following is None else listing.encode_cursor(filters, following)
+        next_cursor = (
+            None if following is None else owner.cursors.seal(owner.user_id, filters, following)
+        )
         body = {"items": items, "total": total, "limit": limit, "offset": offset}
         return to_json({**body, "next_cursor": next_cursor})
 
@@ -92,17 +115,14 @@ async def list_tasks(
 
 
 @router.post("", status_code=201)
-async def create_task(
-    request: Request,
-    owner: Owner,
-) -> Response:
+async def create_task(request: Request, owner: Owner) -> Response:
     new = task_input.new_task(await parse_body(request, TaskCreate))
 
-    def create(connection: Connection) -> StoredResponse:
+    def create(connection: Connection) -> Answer:
         row = changes.create_task(connection, owner.user_id, new, owner.quotas)
-        return _changed(row, 201, f"/api/{quote(owner.user_id, safe='')}/tasks/{row.id}")
+        return _answer(row, 201, f"/api/{quote(owner.user_id, safe='')}/tasks/{row.id}")
 
-    return await write_once(request, owner, create)
+    return await _write(request, owner, create)
 
 
 # Before /{task_id}: "stats" is not a task id.
@@ -154,67 +174,56 @@ async def get_task(owner: Owner, task_id: TaskId, if_none_match: IfNoneMatch = N
 
 @router.put("/{task_id}", status_code=200)
 async def replace_task(
-    request: Request,
-    owner: Owner,
-    task_id: TaskId,
-    if_match: IfMatch = None,
+    request: Request, owner: Owner, task_id: TaskId, if_match: IfMatch = None
 ) -> Response:
     change = task_input.replacement(await parse_body(request, TaskReplace))
-
-    def replace(connection: Connection) -> StoredResponse:
-        return _changed(
-            changes.update_task(connection, owner.user_id, task_id, change, owner.quotas, if_match)
-        )
-
-    return await write_once(request, owner, replace)
+    return await _change(request, owner, task_id, change, if_match)
 
 
 @router.patch("/{task_id}", status_code=200)
 async def update_task(
-    request: Request,
-    owner: Owner,
-    task_id: TaskId,
-    if_match: IfMatch = None,
+    request: Request, owner: Owner, task_id: TaskId, if_match: IfMatch = None
 ) -> Response:
     change = task_input.changes(await parse_body(request, TaskPatch))
-
-    def update(connection: Connection) -> StoredResponse:
-        return _changed(
-            changes.update_task(connection, owner.user_id, task_id, change, owner.quotas, if_match)
-        )
-
-    return await write_once(request, owner, update)
-
-
-@router.delete("/{task_id}", status_code=204)
-async def delete_task(
-    request: Request,
-    owner: Owner,
-    task_id: TaskId,
-    if_match: IfMatch = None,
-) -> Response:
-    def delete(connection: Connection) -> StoredResponse:
-        changes.delete_task(connection, owner.user_id, task_id, if_match)
-        return StoredResponse(204)
-
-    return await write_once(request, owner, delete)
+    return await _change(request, owner, task_id, change, if_match)
 
 
 @router.patch("/{task_id}/complete", status_code=200)
 async def complete_task(
-    request: Request,
-    owner: Owner,
-    task_id: TaskId,
-    if_match: IfMatch = None,
+    request: Request, owner: Owner, task_id: TaskId, if_match: IfMatch = None
 ) -> Response:
     body = await parse_optional_body(request, TaskCompletion)
-    completed = None if body is None else body.completed
+    completed = None if body is None else body.completed  # no body: toggle
 
-    def complete(connection: Connection) -> StoredResponse:
-        return _changed(
+    def complete(connection: Connection) -> Answer:
+        return _changed_answer(
             changes.set_completion(
                 connection, owner.user_id, task_id, completed, owner.quotas, if_match
             )
         )
 
-    return await write_once(request, owner, complete)
+    return await _write(request, owner, complete)
+
+
+async def _change(
+    request: Request, owner: TaskOwner, task_id: int, change: TaskChanges, if_match: str | None
+) -> Response:
+    """PUT and PATCH: the same change of a task, from a whole task or some fields."""
+
+    def update(connection: Connection) -> Answer:
+        return _changed_answer(
+            changes.update_task(connection, owner.user_id, task_id, change, owner.quotas, if_match)
+        )
+
+    return await _write(request, owner, update)
+
+
+@router.delete("/{task_id}", status_code=204)
+async def delete_task(
+    request: Request, owner: Owner, task_id: TaskId, if_match: IfMatch = None
+) -> Response:
+    def delete(connection: Connection) -> Answer:
+        changes.delete_task(connection, owner.user_id, task_id, if_match)
+        return Answer(204)
+
+    return await _write(request, owner, delete)

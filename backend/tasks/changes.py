@@ -2,7 +2,7 @@
 user id and starts from the owner scope: there is no task by id alone."""
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, insert, update
 from sqlmodel import col, select
@@ -126,7 +126,14 @@ def _set(task: dict[str, Any], field: str, value: Any) -> None:
         task[field] = value
 
 
-def _apply(connection: Connection, row: TaskRow, changes: TaskChanges, quotas: Quotas) -> TaskRow:
+class Changed(NamedTuple):
+    """A task after a change, and whether anything about it actually changed."""
+
+    row: TaskRow
+    changed: bool
+
+
+def _apply(connection: Connection, row: TaskRow, changes: TaskChanges, quotas: Quotas) -> Changed:
     """Set editable fields; updated_at and the version (hence the ETag) move only if a
     stored value actually changed. Completing a recurring task creates its next occurrence.
     One UPDATE … WHERE version = <the one read>: a concurrent change in between (possible
@@ -137,7 +144,7 @@ def _apply(connection: Connection, row: TaskRow, changes: TaskChanges, quotas: Q
         _set(task, field, value)
     changed = {column for column, value in task.items() if stored[column] != value}
     if not changed:
-        return row
+        return Changed(row, changed=False)
     now = _next_timestamp(stored["updated_at"])
     if changed & {"due_at", "recurrence_frequency", "recurrence_interval"}:
         task["recurrence_day"] = _month_day(task["due_at"], _rule(task))
@@ -156,7 +163,7 @@ def _apply(connection: Connection, row: TaskRow, changes: TaskChanges, quotas: Q
     ).first()
     if updated is None:
         raise StaleRow(f"task {stored['id']} changed after it was read")
-    return updated
+    return Changed(updated, changed=True)
 
 
 def _create_next_occurrence(
@@ -197,7 +204,7 @@ def update_task(
     changes: TaskChanges,
     quotas: Quotas,
     if_match: str | None = None,
-) -> TaskRow:
+) -> Changed:
     """The updated task (TaskNotFound when the owner has no such task)."""
     row = _locked(connection, owner_id, task_id, if_match)
     return _apply(connection, row, changes, quotas)
@@ -210,7 +217,7 @@ def set_completion(
     completed: bool | None,
     quotas: Quotas,
     if_match: str | None = None,
-) -> TaskRow:
+) -> Changed:
     """Set `completed`, or flip it when `completed` is None."""
     row = _locked(connection, owner_id, task_id, if_match)
     target = (not row.completed) if completed is None else completed

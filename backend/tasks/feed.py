@@ -13,10 +13,6 @@ pg_snapshot_xmin) because it is the same on SQLite and PostgreSQL and needs noth
 the user's row, which the quota counter already updates on creates and deletes.
 """
 
-import base64
-import binascii
-import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,13 +32,11 @@ from sqlalchemy import (
 )
 from sqlmodel import col
 
-from backend.errors import InvalidInput, ProblemError
+from backend.errors import ProblemError
+from backend.identity.errors import TokenRevoked
 from backend.tables import Task, TaskTombstone, User
 from backend.tasks.rows import COLUMNS, row_to_api
 from backend.tasks.scope import OWNER, owned, tasks_of
-from generated.models import Location
-
-_CURSOR_VERSION = "c1"
 
 
 class CursorExpired(ProblemError):
@@ -62,38 +56,6 @@ class FeedPage:
     deleted: list[dict[str, Any]]
     cursor: int
     has_more: bool
-
-
-class Cursors:
-    """Feed cursors: opaque, bound to their user (another user's cursor is refused)."""
-
-    def __init__(self, secret: bytes) -> None:
-        self._secret = secret
-
-    def _mac(self, owner_id: str, seq: int) -> str:
-        message = f"feed:{owner_id}:{seq}".encode()
-        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:20]
-
-    def encode(self, owner_id: str, seq: int) -> str:
-        text = f"{_CURSOR_VERSION}:{seq}:{self._mac(owner_id, seq)}"
-        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-    def decode(self, owner_id: str, cursor: str) -> int:
-        try:
-            text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-            version, number, mac = text.split(":")
-            seq = int(number)
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise _invalid("is not a cursor of this feed") from None
-        if version != _CURSOR_VERSION or seq < 0 or number != str(seq):
-            raise _invalid("is not a cursor of this feed")
-        if not hmac.compare_digest(mac, self._mac(owner_id, seq)):
-            raise _invalid("is not a cursor of this user's feed")
-        return seq
-
-
-def _invalid(message: str) -> InvalidInput:
-    return InvalidInput.at(Location.query, "/since", message)
 
 
 _NEXT = (
@@ -134,8 +96,12 @@ def expensive(limit: int) -> bool:
 
 
 def next_change(connection: Connection, owner_id: str) -> int:
-    """The owner's next change number; the owner's row stays locked until commit."""
-    return int(connection.execute(_NEXT, owned(owner_id)).scalar_one())
+    """The owner's next change number; the owner's row stays locked until commit.
+    TokenRevoked when the owner was deleted under the request."""
+    taken = connection.execute(_NEXT, owned(owner_id)).first()
+    if taken is None:
+        raise TokenRevoked()
+    return int(taken[0])
 
 
 def record_deletion(

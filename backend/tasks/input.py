@@ -8,7 +8,8 @@ from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from backend.errors import InvalidInput
-from backend.tasks import listing, tags
+from backend.tasks import tags
+from backend.tasks.cursors import ListCursors
 from backend.tasks.fields import DEFAULT_PRIORITY, PRIORITY_RANKS, NewTask, Rule, TaskChanges
 from backend.tasks.listing import ListQuery
 from backend.text import trimmed
@@ -128,13 +129,15 @@ def list_query(params: ListTasksParametersQuery) -> ListQuery:
     )
 
 
-def cursor_page(params: ListTasksParametersQuery, query: ListQuery) -> ListQuery:
+def cursor_page(
+    params: ListTasksParametersQuery, query: ListQuery, cursors: ListCursors, owner_id: str
+) -> ListQuery:
     """The listing, starting after its `cursor` when there is one (not with an offset)."""
     if "cursor" not in params.model_fields_set:
         return query
     if params.offset:
         raise InvalidInput.at(Location.query, "/cursor", "cannot be combined with an offset")
-    return replace(query, after=listing.decode_cursor(query, params.cursor))
+    return replace(query, after=cursors.open(owner_id, query, params.cursor))
 
 
 @cache

@@ -2,10 +2,6 @@
 are built once per shape of query, with the values bound at execution, and all start from
 the owner scope (backend.tasks.scope)."""
 
-import base64
-import binascii
-import hashlib
-import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
@@ -28,14 +24,13 @@ from sqlalchemy import (
 from sqlmodel import col
 
 from backend.db import AnySelect, contains_text, like_pattern, lower_text, utcnow
-from backend.errors import InvalidInput
 from backend.tables import Task
 from backend.tasks import tags
 from backend.tasks.fields import PRIORITY_NAMES
 from backend.tasks.quotas import Quotas, usage
 from backend.tasks.rows import COLUMNS, row_to_api
 from backend.tasks.scope import OWNER, owned, tasks_of
-from generated.models import Location, SortOrder, TaskSort, TaskStatusFilter
+from generated.models import SortOrder, TaskSort, TaskStatusFilter
 
 
 @dataclass(frozen=True)
@@ -64,7 +59,7 @@ class ListQuery:
     overdue: bool | None = None
     sort: TaskSort = TaskSort.created_at
     order: SortOrder = SortOrder.desc
-    after: After | None = None  # a cursor page (decode_cursor below)
+    after: After | None = None  # a cursor page (backend.tasks.cursors)
     count_total: bool = True
 
 
@@ -281,74 +276,6 @@ def expensive(query: ListQuery, offset: int) -> bool:
 
 def _undated_follow(query: ListQuery) -> bool:
     return query.sort is TaskSort.due_at and query.after is not None and query.after.key is not None
-
-
-# --- cursors: where a keyset page starts, opaque to clients. A cursor carries the last
-# task's sort key and id and a digest of the filters and sort it was made for, so one made
-# for other filters is refused rather than silently paging something else.
-
-_CURSOR_VERSION = 1
-
-
-def _digest(query: ListQuery) -> str:
-    described = [
-        query.status.value,
-        sorted(query.priorities),
-        sorted(tags.key(name) for name in query.tags),
-        query.q,
-        None if query.due_before is None else query.due_before.isoformat(),
-        None if query.due_after is None else query.due_after.isoformat(),
-        query.overdue,
-        query.sort.value,
-        query.order.value,
-    ]
-    return hashlib.sha256(json.dumps(described).encode()).hexdigest()[:16]
-
-
-def encode_cursor(query: ListQuery, after: After) -> str:
-    key = after.key.isoformat() if isinstance(after.key, datetime) else after.key
-    text = json.dumps([_CURSOR_VERSION, _digest(query), key, after.id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def decode_cursor(query: ListQuery, cursor: str) -> After:
-    """The cursor's start, or 422 when it is not a cursor for this listing."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        version, digest, key, task_id = json.loads(text)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise _invalid("is not a cursor of this listing") from None
-    if version != _CURSOR_VERSION or not isinstance(task_id, int) or isinstance(task_id, bool):
-        raise _invalid("is not a cursor of this listing")
-    if digest != _digest(query):
-        raise _invalid("was made for other filters or another sort; start again without it")
-    return After(_key(query.sort, key), task_id)
-
-
-def _key(sort: TaskSort, key: object) -> datetime | int | str | None:
-    """The sort key a cursor carries, of the sort's type (or 422)."""
-    if sort is TaskSort.priority:
-        valid = isinstance(key, int) and not isinstance(key, bool)
-    elif sort is TaskSort.title:
-        valid = isinstance(key, str)
-    elif key is None:
-        valid = sort is TaskSort.due_at  # an undated task
-    else:
-        return _moment(key)
-    if not valid:
-        raise _invalid("is not a cursor of this listing")
-    return cast(int | str | None, key)  # checked just above
-
-
-def _moment(key: object) -> datetime:
-    try:
-        return datetime.fromisoformat(str(key))
-    except ValueError:
-        raise _invalid("is not a cursor of this listing") from None
-
-
-def _invalid(message: str) -> InvalidInput:
-    return InvalidInput.at(Location.query, "/cursor", message)
 
 
 # --- stats ---

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, bindparam, case, func, select, update
 from sqlmodel import col
 
 from backend.errors import ProblemError
+from backend.identity.errors import TokenRevoked
 from backend.tables import Tag, User
 from backend.tasks.scope import OWNER, owned, tags_of
 
@@ -53,16 +54,22 @@ _TAGS = select(func.count()).select_from(Tag).where(tags_of(OWNER))
 
 
 def take_task(connection: Connection, owner_id: str, quotas: Quotas) -> int:
-    """Count one more task for the owner (or QuotaExceeded); the creation's change number."""
+    """Count one more task for the owner (or QuotaExceeded); the creation's change number.
+    TokenRevoked when the owner was deleted under the request (no quota to speak of)."""
     taken = connection.execute(_TAKE, {**owned(owner_id), "max": quotas.max_tasks}).first()
     if taken is None:
+        if connection.execute(_TASKS, owned(owner_id)).first() is None:
+            raise TokenRevoked()
         raise QuotaExceeded("tasks", quotas.max_tasks)
     return int(taken[0])
 
 
 def give_back_task(connection: Connection, owner_id: str) -> int:
     """Count one task less for the owner; the deletion's change number."""
-    return int(connection.execute(_GIVE_BACK, owned(owner_id)).scalar_one())
+    given = connection.execute(_GIVE_BACK, owned(owner_id)).first()
+    if given is None:  # the owner was deleted under the request
+        raise TokenRevoked()
+    return int(given[0])
 
 
 def check_new_tags(connection: Connection, owner_id: str, new: int, quotas: Quotas) -> None:

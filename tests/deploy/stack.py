@@ -199,10 +199,13 @@ def migrate(database_url: str, **env: str) -> None:
 
 
 @contextmanager
-def stack(database_url: str, replicas: int = 2, **settings: str) -> Iterator[Stack]:
+def stack(
+    database_url: str, replicas: int = 2, *, log_dir: Path | None = None, **settings: str
+) -> Iterator[Stack]:
     """PgBouncer in front of `database_url`, the schema migrated through it, `replicas` API
     servers on the pooled URL trusting the balancer's X-Forwarded-For, and nginx in front.
-    `settings` are environment variables for every replica (one secret for all of them)."""
+    `settings` are environment variables for every replica (one secret for all of them);
+    with `log_dir`, replica N logs to replica-N.log there."""
     secret = secrets.token_urlsafe(48)
     with ExitStack() as running:
         pooler = running.enter_context(pgbouncer(database_url))
@@ -210,8 +213,15 @@ def stack(database_url: str, replicas: int = 2, **settings: str) -> Iterator[Sta
         env = {"BETTER_AUTH_SECRET": secret, "TRUSTED_PROXIES": "127.0.0.1", **settings}
         migrate(pooled, **env)
         servers = tuple(
-            running.enter_context(live_server(pooled, migrate=False, **env))
-            for _ in range(replicas)
+            running.enter_context(
+                live_server(
+                    pooled,
+                    migrate=False,
+                    log=None if log_dir is None else log_dir / f"replica-{number}.log",
+                    **env,
+                )
+            )
+            for number in range(1, replicas + 1)
         )
         balancer = running.enter_context(nginx([server.port for server in servers]))
         yield Stack(balancer, servers, pooler, database_url, pooled, secret)

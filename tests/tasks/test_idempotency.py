@@ -1,4 +1,4 @@
-"""Idempotency-Key on the task writes (backend.tasks.idempotency): a retry with the same
+"""Idempotency-Key on the task writes (backend.idempotency): a retry with the same
 key gets the first answer again and changes nothing; another request with the key is 422,
 a retry while the first request runs 409; a failed write keeps no key; keys expire."""
 
@@ -15,9 +15,9 @@ from sqlalchemy import Engine, event, insert, text, update
 
 from backend.app import create_app
 from backend.db import utcnow
+from backend.idempotency import store as idempotency
+from backend.idempotency.store import Answer, Claim, Keys
 from backend.tables import IdempotencyRecord
-from backend.tasks import idempotency
-from backend.tasks.idempotency import Claim, StoredResponse
 from tests.helpers import MakeTask, auth, count_rows, make_settings
 from tests.tasks.helpers import LiveApi, get_task, live_api, stored_task, task_url
 
@@ -333,10 +333,10 @@ def test_a_write_whose_claim_was_taken_over_is_rolled_back(
     """A write that outlives its lease must not land beside the retry that took its key over:
     `finish` finds the claim gone and the whole unit of work is rolled back."""
     assert client.get("/api/alice/tasks", headers=auth()).status_code == 200  # alice exists
-    ttl = timedelta(days=1)
+    keys = Keys(ttl=timedelta(days=1), max_per_user=1000)
     fingerprint = idempotency.fingerprint("POST", "/api/alice/tasks", b"{}")
     with engine.begin() as connection:
-        claimed = idempotency.claim(connection, "alice", "k", fingerprint, ttl)
+        claimed = idempotency.claim(connection, "alice", "k", fingerprint, keys)
     assert isinstance(claimed, Claim)
     # A retry took the key over after the lease.
     set_key_times(engine, created_at=claimed.claimed_at + idempotency.LEASE)
@@ -344,7 +344,7 @@ def test_a_write_whose_claim_was_taken_over_is_rolled_back(
     def write_and_keep() -> None:
         with engine.begin() as connection:
             connection.execute(text("UPDATE users SET task_count = 42"))  # the write
-            idempotency.finish(connection, claimed, StoredResponse(201, b"{}"))
+            idempotency.finish(connection, claimed, Answer(201, b"{}"))
 
     with pytest.raises(idempotency.IdempotencyKeyInFlight):
         write_and_keep()
@@ -403,6 +403,64 @@ def test_a_quota_409_keeps_no_key(client: TestClient, engine: Engine, database_u
         assert "retry-after" not in full.headers
         assert count_rows(engine, "idempotency_keys") == 0
     app.state.db.dispose()
+
+
+# --- bounded storage -------------------------------------------------------------------------
+
+
+def test_a_user_keeps_a_bounded_number_of_answers(
+    client: TestClient, engine: Engine, database_url: str
+) -> None:
+    app = create_app(make_settings(database_url, idempotency_max_keys_per_user=3))
+    with TestClient(app, raise_server_exceptions=False) as small:
+        first_key = new_key()
+        first = small.post("/api/alice/tasks", json={"title": "0"}, headers=keyed(first_key))
+        assert first.status_code == 201
+        for number in (1, 2):
+            sent = small.post(
+                "/api/alice/tasks", json={"title": f"{number}"}, headers=keyed(new_key())
+            )
+            assert sent.status_code == 201
+        full = small.post("/api/alice/tasks", json={"title": "3"}, headers=keyed(new_key()))
+        problem = assert_typed_problem(full, 429, "urn:task-api:problem:too-many-idempotency-keys")
+        assert problem["limit"] == 3
+        assert 1 <= int(full.headers["retry-after"]) <= 24 * 3600
+        assert count_rows(engine, "tasks") == 3  # refused before anything ran
+        # Retries of kept answers still work, and so does another user.
+        again = small.post("/api/alice/tasks", json={"title": "0"}, headers=keyed(first_key))
+        assert_replayed(first, again)
+        assert (
+            small.post(
+                "/api/bob/tasks", json={"title": "b"}, headers=keyed(new_key(), "bob")
+            ).status_code
+            == 201
+        )
+        # Expired answers make room again.
+        set_key_times(engine, expires_at=utcnow() - timedelta(seconds=1))
+        later = small.post("/api/alice/tasks", json={"title": "4"}, headers=keyed(new_key()))
+        assert later.status_code == 201
+    app.state.db.dispose()
+
+
+def test_writes_that_change_nothing_keep_no_answer(
+    client: TestClient, engine: Engine, make_task: MakeTask
+) -> None:
+    task = make_task(title="Same")
+    for body in ({}, {"title": "Same"}):
+        response = client.patch(task_url(task), json=body, headers=keyed(new_key()))
+        assert response.status_code == 200
+        assert response.json() == get_task(client, task)
+    done = client.patch(
+        f"{task_url(task)}/complete", json={"completed": False}, headers=keyed(new_key())
+    )
+    assert done.status_code == 200
+    assert keys_stored(engine) == 0
+    # A change does keep its answer.
+    assert (
+        client.patch(task_url(task), json={"title": "New"}, headers=keyed(new_key())).status_code
+        == 200
+    )
+    assert keys_stored(engine) == 1
 
 
 # --- retention -----------------------------------------------------------------------------

@@ -20,19 +20,33 @@ A key goes through three short steps, each its own unit of work:
 
 Keys are scoped to their user (primary key user_id, key). `purge_expired` deletes the rows
 whose retention (IDEMPOTENCY_KEY_TTL_SECONDS) has ended; until then `claim` treats an
-expired row as absent.
+expired row as absent. A user keeps at most IDEMPOTENCY_MAX_KEYS_PER_USER keys at once: a
+new key past that is 429 until the oldest expires. A claim is only made for a user who
+still exists (a claim racing the account's deletion is 401, never a foreign-key error).
 """
 
 import hashlib
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import (
+    Connection,
+    String,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlmodel import col
 
 from backend.db import insert_ignoring_duplicates, utcnow
 from backend.errors import ProblemError
-from backend.tables import IdempotencyRecord
+from backend.identity.errors import TokenRevoked
+from backend.tables import IdempotencyRecord, User, UTCDateTime
 
 IN_FLIGHT = "in_flight"
 DONE = "done"
@@ -72,15 +86,32 @@ class IdempotencyKeyInFlight(ProblemError):
         )
 
 
+class TooManyKeys(ProblemError):
+    """429: the user keeps as many answers as allowed; a new key waits for the oldest."""
+
+    status = 429
+    type = "urn:task-api:problem:too-many-idempotency-keys"
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        super().__init__(
+            f"You have {limit} Idempotency-Keys whose answers are kept, the most allowed; "
+            f"retry in {retry_after} seconds, when the oldest has expired.",
+            headers={"Retry-After": str(retry_after)},
+            limit=limit,
+        )
+
+
 @dataclass(frozen=True)
-class StoredResponse:
+class Answer:
     """A write's answer, as sent and as kept for retries: status, JSON body (None for 204),
-    ETag and Location headers."""
+    ETag and Location headers. `keep`: False for a write that changed nothing (a retry may
+    simply run again), so such writes cost no stored answer."""
 
     status: int
     body: bytes | None = None
     etag: str | None = None
     location: str | None = None
+    keep: bool = True
 
 
 @dataclass(frozen=True)
@@ -143,32 +174,59 @@ _FINISH = (
 )
 _RELEASE = delete(_T).where(_THE_KEY, _MINE)
 _PURGE = delete(_T).where(col(_T.expires_at) <= bindparam("now"))
+# The user's keys still kept (not expired), counted up to the limit: at most `max` rows read.
+_LIVE = (col(_T.user_id) == bindparam("owner_id")) & (
+    col(_T.expires_at) > bindparam("now", type_=UTCDateTime())
+)
+_KEPT = select(func.count()).select_from(
+    select(literal(1)).where(_LIVE).limit(bindparam("max")).subquery()
+)
+_OLDEST_EXPIRY = select(func.min(col(_T.expires_at))).where(_LIVE)
+_OWNER_EXISTS = exists().where(col(User.id) == bindparam("owner_id"))
+# A new claim, INSERTed from this SELECT: only while its user exists (a user deleted under
+# the request leaves nothing to insert, where a plain INSERT would fail its foreign key)
+# and keeps fewer than `max` keys.
+_CLAIM_COLUMNS = ["user_id", "key", "fingerprint", "state", "created_at", "expires_at"]
+_NEW = select(
+    bindparam("owner_id", type_=String()),
+    bindparam("the_key", type_=String()),
+    bindparam("new_fingerprint", type_=String()),
+    literal(IN_FLIGHT),
+    bindparam("now", type_=UTCDateTime()),
+    bindparam("new_expires_at", type_=UTCDateTime()),
+).where(_OWNER_EXISTS, _KEPT.scalar_subquery() < bindparam("max"))
+
+
+@dataclass(frozen=True)
+class Keys:
+    """How keys are kept: how long, and how many per user at once."""
+
+    ttl: timedelta
+    max_per_user: int
 
 
 def claim(
-    connection: Connection, owner_id: str, key: str, request_fingerprint: str, ttl: timedelta
-) -> Claim | StoredResponse:
+    connection: Connection, owner_id: str, key: str, request_fingerprint: str, keys: Keys
+) -> Claim | Answer:
     """Claim `key` for a request: a Claim when the request is to run, the kept answer when a
     request like it ran before. IdempotencyKeyReused when the key belongs to another
-    request, IdempotencyKeyInFlight while its first request runs."""
+    request, IdempotencyKeyInFlight while its first request runs, TooManyKeys when the user
+    keeps as many as allowed, TokenRevoked when the user no longer exists."""
     the_key = {"owner_id": owner_id, "the_key": key}
     for _ in range(CLAIM_ATTEMPTS):
         now = utcnow()
-        new = {"new_fingerprint": request_fingerprint, "now": now, "new_expires_at": now + ttl}
+        new = {"new_fingerprint": request_fingerprint, "now": now, "new_expires_at": now + keys.ttl}
         inserted = connection.execute(
-            insert_ignoring_duplicates(connection, _T).values(
-                user_id=owner_id,
-                key=key,
-                fingerprint=request_fingerprint,
-                state=IN_FLIGHT,
-                created_at=now,
-                expires_at=now + ttl,
-            )
+            insert_ignoring_duplicates(connection, _T).from_select(_CLAIM_COLUMNS, _NEW),
+            {**the_key, **new, "max": keys.max_per_user},
         )
         if inserted.rowcount == 1:
             return Claim(owner_id, key, now)
         row = connection.execute(_READ, the_key).first()
-        if row is None:
+        if row is None:  # nothing inserted, and no row: why?
+            if not connection.execute(select(_OWNER_EXISTS), the_key).scalar():
+                raise TokenRevoked()  # the account was deleted under this request
+            _check_room(connection, owner_id, keys.max_per_user, now)
             continue  # released (its request failed) between the two statements
         abandoned = row.state == IN_FLIGHT and row.created_at <= now - LEASE
         if row.expires_at <= now or (abandoned and row.fingerprint == request_fingerprint):
@@ -179,12 +237,22 @@ def claim(
         if row.fingerprint != request_fingerprint:
             raise IdempotencyKeyReused()
         if row.state == DONE:
-            return StoredResponse(row.status, row.body, row.etag, row.location)
+            return Answer(row.status, row.body, row.etag, row.location)
         raise IdempotencyKeyInFlight()
     raise IdempotencyKeyInFlight()
 
 
-def finish(connection: Connection, claim: Claim, answer: StoredResponse) -> None:
+def _check_room(connection: Connection, owner_id: str, limit: int, now: datetime) -> None:
+    """TooManyKeys when the user keeps `limit` unexpired keys already."""
+    live = {"owner_id": owner_id, "now": now}
+    if connection.execute(_KEPT, {**live, "max": limit}).scalar_one() < limit:
+        return
+    oldest = connection.execute(_OLDEST_EXPIRY, live).scalar_one_or_none()
+    wait = 1 if oldest is None else max(1, math.ceil((oldest - now).total_seconds()))
+    raise TooManyKeys(limit, wait)
+
+
+def finish(connection: Connection, claim: Claim, answer: Answer) -> None:
     """Keep `answer` for the claim's key, in the unit of work of the write it reports.
     IdempotencyKeyInFlight (rolling the write back) when the claim is no longer this
     request's: taken over after LEASE by a retry that runs the write itself."""
