@@ -7,12 +7,13 @@ Admission runs in two steps before a unit of work may take one of the worker's `
 1. The user's share: at most `max_in_flight` units of one user at once. Further ones wait
    up to `wait_seconds` for one of them to end, then get 429 with Retry-After.
 2. A slot. When one frees, it goes to the waiting unit whose user has the fewest units
-   running, then whose recent units were cheapest, then the one waiting longest: a user
-   with nothing in flight is served before users who already hold connections, and an
-   ordinary user before accounts whose work has been slow, however many there are.
+   running, then to the one waiting longest: a user with nothing in flight is served
+   before users who already hold connections, however many accounts they spread over.
    Heavy units (a search, a long page: the route says so; or any unit of a user whose
-   recent units were slow) also need a place in a narrower lane of `heavy_slots`, so
-   expensive work can never hold every connection: the rest stay free for cheap requests.
+   recent units stood out as slow, see RecentCosts) also need a place in a narrower lane
+   of `heavy_slots`, so expensive work never holds every connection: the rest stay free
+   for cheap requests. Heavy units are not served last, only fewer at once: a unit that
+   is merely unlucky once is never starved by a stream of cheap ones.
 
 A unit gives its slot back when its thread really ends, not when its request gave up
 (backend.db): a query past its deadline still occupies a connection until it stops.
@@ -86,30 +87,37 @@ class UserShares:
 
 class RecentCosts:
     """How long each user's recent units of work took (an exponentially weighted mean of
-    their wall time, the database's and the worker's). Bounded: the least recently seen
-    users are forgotten first."""
+    their wall time, the database's and the worker's), against all units' recent mean.
 
-    WEIGHT = 0.3  # of the newest unit: a few slow units make a user heavy, a few fast ones not
+    A user is heavy when their mean is over `heavy_seconds` AND several times everyone's:
+    under a load that slows every unit alike nobody stands out, so an overloaded worker
+    does not push ordinary users into the narrow lane (which would only make it worse).
+    Bounded: the least recently seen users are forgotten first."""
+
+    WEIGHT = 0.3  # of a user's newest unit: a few slow units make them heavy, a few fast not
+    OVERALL_WEIGHT = 0.02  # of any unit in everyone's mean: the load of the last ~50 units
+    STANDS_OUT = 4.0  # times everyone's mean
     SIZE = 10_000
 
     def __init__(self, heavy_seconds: float) -> None:
         self.heavy_seconds = heavy_seconds
         self._mean: OrderedDict[str, float] = OrderedDict()
-
-    def of(self, user_id: str) -> float:
-        """The user's recent mean (0 for a user not seen lately)."""
-        return self._mean.get(user_id, 0.0)
+        self._overall: float | None = None
 
     def is_heavy(self, user_id: str) -> bool:
-        return self.of(user_id) > self.heavy_seconds
+        mean = self._mean.get(user_id, 0.0)
+        overall = self._overall or 0.0
+        return mean > self.heavy_seconds and mean > self.STANDS_OUT * overall
 
     def record(self, user_id: str, seconds: float) -> None:
-        previous = self._mean.pop(user_id, None)
-        self._mean[user_id] = (
-            seconds if previous is None else previous + self.WEIGHT * (seconds - previous)
-        )
+        overall = seconds if self._overall is None else self._overall
+        # A user not seen lately starts from everyone's mean: one unlucky unit (a busy
+        # machine stalls any thread now and then) is not enough to make them heavy.
+        previous = self._mean.pop(user_id, overall)
+        self._mean[user_id] = previous + self.WEIGHT * (seconds - previous)
         if len(self._mean) > self.SIZE:
             self._mean.popitem(last=False)
+        self._overall = overall + self.OVERALL_WEIGHT * (seconds - overall)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,11 +213,9 @@ class Admission:
                 self._running[chosen.user_id] = self._running.get(chosen.user_id, 0) + 1
             chosen.granted.set_result(None)
 
-    def _priority(self, waiter: _Waiter) -> tuple[int, float, int]:
-        if waiter.user_id is None:  # the service's own work (purges, readiness): first
-            return 0, 0.0, waiter.order
-        running = self._running.get(waiter.user_id, 0)
-        return running, self.costs.of(waiter.user_id), waiter.order
+    def _priority(self, waiter: _Waiter) -> tuple[int, int]:
+        running = 0 if waiter.user_id is None else self._running.get(waiter.user_id, 0)
+        return running, waiter.order
 
     def _give_back(self, user_id: str | None, heavy: bool) -> None:
         self._free += 1
