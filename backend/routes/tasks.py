@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from backend.errors import InvalidInput
 from backend.http.body import parse_body, parse_optional_body
 from backend.http.query import parameters
 from backend.routes.deps import (
@@ -150,7 +151,11 @@ async def replace_task(
     task_id: TaskId,
     if_match: IfMatch = None,
 ) -> Response:
-    change = task_input.replacement(await parse_body(request, TaskReplace))
+    try:
+        body = await parse_body(request, TaskReplace)
+    except InvalidInput as error:
+        raise task_input.incomplete_replacement(error) from None
+    change = task_input.replacement(body)
 
     def replace(connection: Connection) -> StoredResponse:
         return _changed(
