@@ -73,7 +73,9 @@ def _name(item: ValidationErrorItem) -> str:
     first, *rest = (
         part.replace("~1", "/").replace("~0", "~") for part in item.pointer[1:].split("/")
     )
-    name = first + "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in rest)
+    name = first + "".join(
+        f"[{part}]" if part.isascii() and part.isdigit() else f".{part}" for part in rest
+    )
     name = _UNSAFE.sub("\ufffd", name)
     return name if len(name) <= _NAME_MAX else name[: _NAME_MAX - 1] + "\u2026"
 
