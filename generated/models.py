@@ -59,7 +59,7 @@ class SortOrder(StrEnum):
 
 class Priority(StrEnum):
     """
-    How important the task is, ranked low < medium < high; `medium` when omitted.
+    How important the task is, ranked low < medium < high; `medium` when a new task leaves it out.
     """
 
     low = 'low'
@@ -268,7 +268,11 @@ class TaskCreate(BaseModel):
 
 class TaskReplace(BaseModel):
     """
-    Every editable field of a task; omitted optional fields get their defaults.
+    Every editable field of a task, each one present: PUT replaces the whole task, so a
+    field left out is refused (422) rather than silently reset. Send `null` for no
+    `description`, `due_at` or `recurrence` and `[]` for no tags. To change some fields
+    only, send a TaskPatch with PATCH.
+
     """
 
     model_config = ConfigDict(
@@ -292,32 +296,28 @@ class TaskReplace(BaseModel):
 
     """
     description: Annotated[
-        str | None | MISSING,
+        str | None,
         Field(examples=['2 litres, semi-skimmed'], max_length=1000, pattern='^[^\\u0000]*$'),
-    ] = MISSING
+    ]
     """
     Optional longer text; null when there is none. No NUL character.
     """
-    completed: bool | MISSING = MISSING
+    completed: bool
     """
-    Whether the task is done; false when omitted.
+    Whether the task is done.
     """
-    priority: Priority | MISSING = MISSING
-    tags: Annotated[
-        list[TagName] | MISSING, Field(examples=[['home', 'weekly chores']], max_length=20)
-    ] = MISSING
+    priority: Priority
+    tags: Annotated[list[TagName], Field(examples=[['home', 'weekly chores']], max_length=20)]
     """
     Up to 20 tags. Repeats (ignoring case and surrounding spaces) count once; the
     first spelling is kept. Returned sorted without regard to case.
 
     """
-    due_at: Annotated[AwareDatetime | None | MISSING, Field(examples=['2026-11-28T18:00:00Z'])] = (
-        MISSING
-    )
+    due_at: Annotated[AwareDatetime | None, Field(examples=['2026-11-28T18:00:00Z'])]
     """
     When the task is due (RFC 3339; stored and returned in UTC), or null.
     """
-    recurrence: RecurrenceInput | None | MISSING = MISSING
+    recurrence: RecurrenceInput | None
     """
     A repeat rule to set, or null for a one-off task.
     """
@@ -1040,7 +1040,11 @@ class Problem(BaseModel):
     """
     detail: str
     """
-    What went wrong with this request, for a human.
+    What went wrong with this request and what to change, for a human; a client
+    may show it as it is. For a 422 it names the invalid inputs: with one, the
+    input and why (`title: must not be blank`); with several, how many and which
+    (`3 invalid inputs: title, priority, due_at`), each explained in `errors`.
+
     """
     instance: str | MISSING = MISSING
     """

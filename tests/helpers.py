@@ -40,6 +40,23 @@ TASK_FIELDS = {
 }
 
 
+# A PUT body carries every editable field (the contract's TaskReplace requires them all):
+# these are a new task's values.
+REPLACEMENT_DEFAULTS: dict[str, Any] = {
+    "description": None,
+    "completed": False,
+    "priority": "medium",
+    "tags": [],
+    "due_at": None,
+    "recurrence": None,
+}
+
+
+def replacement(title: str = "x", **fields: Any) -> dict[str, Any]:
+    """A complete PUT body: `title`, `fields`, and a new task's values for the others."""
+    return {"title": title, **REPLACEMENT_DEFAULTS, **fields}
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     # Every request of a TestClient comes from one client address: the per-client sign-in
     # rate would limit the suite itself (the tests of that limit set it themselves).

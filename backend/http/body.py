@@ -64,9 +64,8 @@ def _parse(model: type[M], body: bytes) -> M:
 
 
 def _invalid(error: ValidationError) -> InvalidInput:
-    return InvalidInput(
-        validation_items(Location.body, error.errors(include_url=False, include_input=False))
-    )
+    # include_input: the message of a text field depends on what was wrong with it.
+    return InvalidInput(validation_items(Location.body, error.errors(include_url=False)))
 
 
 def _validate(model: type[M], body: str | bytes) -> M:

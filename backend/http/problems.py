@@ -2,6 +2,7 @@
 become HTTP responses."""
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -14,7 +15,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match
 
-from backend.errors import InvalidInput, ProblemError, ServiceUnavailable
+from backend.errors import MISSING, InvalidInput, ProblemError, ServiceUnavailable
 from backend.limits import (
     DESCRIPTION_PATTERN,
     IDEMPOTENCY_KEY_PATTERN,
@@ -26,9 +27,13 @@ from generated.models import Location, Problem, ValidationErrorItem
 
 logger = logging.getLogger("backend.errors")
 
-# Regular expressions from openapi.yaml say little to a person; say what they mean.
+# Regular expressions from openapi.yaml say little to a person; say what they mean. They
+# also land in a 422's `detail` after the input's name ("title: must not be blank").
+CONTROL_CHARACTERS = "must not contain control characters such as tabs or newlines"
+BLANK = "must not be blank"
 PATTERN_MESSAGES = {
-    VISIBLE_TEXT_PATTERN: "must contain a visible character and no control character",
+    # Both halves of the pattern, for when the input is not at hand to tell which one failed.
+    VISIBLE_TEXT_PATTERN: f"{BLANK} and {CONTROL_CHARACTERS}",
     DESCRIPTION_PATTERN: "must not contain a NUL (U+0000) character",
     SEARCH_PATTERN: "must contain at least 3 letters or digits in a row and no NUL character",
     IDEMPOTENCY_KEY_PATTERN: (
@@ -82,18 +87,30 @@ def _pointer(parts: Sequence[Any]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
+# Pydantic's wording for a few error types, rephrased to follow an input's name.
+TYPE_MESSAGES = {
+    "missing": MISSING,
+    "extra_forbidden": "is not a field of this request",
+}
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def _message(error: Mapping[str, Any]) -> str:
-    if error["type"] == "string_pattern_mismatch":
+    kind = error["type"]
+    if kind == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern")
+        if pattern == VISIBLE_TEXT_PATTERN and isinstance(error.get("input"), str):
+            # A title, name or tag breaks the pattern in one of two ways; say which.
+            return CONTROL_CHARACTERS if _CONTROL.search(error["input"]) else BLANK
         return PATTERN_MESSAGES.get(pattern, str(error["msg"]))
-    return str(error["msg"]).removeprefix("Value error, ")
+    return TYPE_MESSAGES.get(kind) or str(error["msg"]).removeprefix("Value error, ")
 
 
 def validation_items(
     location: Location, errors: Sequence[Mapping[str, Any]]
 ) -> list[ValidationErrorItem]:
-    """Pydantic errors → `errors` entries (location + JSON pointer + message). Call
-    `ValidationError.errors(include_input=False)`: echoing input back could fail to encode."""
+    """Pydantic errors → `errors` entries (location + JSON pointer + message). The input, when
+    included, only chooses a message: it is never echoed back (it could fail to encode)."""
     return [
         ValidationErrorItem(location=location, pointer=_pointer(e["loc"]), message=_message(e))
         for e in errors

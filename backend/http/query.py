@@ -66,9 +66,8 @@ def parameters(request: Request, model: type[M]) -> M:
     try:
         parsed = model.model_validate(raw)
     except ValidationError as error:
-        problems += validation_items(
-            Location.query, error.errors(include_url=False, include_input=False)
-        )
+        # include_input: the message of a text parameter depends on what was wrong with it.
+        problems += validation_items(Location.query, error.errors(include_url=False))
     if problems:
         raise InvalidInput(problems)
     return parsed

@@ -11,7 +11,9 @@ One verifier for every token, whoever issued it (the frontend's Better Auth serv
   the claims exactly as for the others.
 
 Every token then passes the same claim checks (exp required, nbf/iat with leeway, iss/aud
-when configured, sub).
+when configured, sub). A refusal says which check failed and what would pass (python-jose's
+exceptions do not: a missing claim and a bad signature are both a JWTError), without
+secrets, and with any value taken from the token bounded and reduced to printable ASCII.
 """
 
 import math
@@ -24,7 +26,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from jose import ExpiredSignatureError, JWTError, jwt
+from jose import ExpiredSignatureError, JWSError, JWTError, jws, jwt
 from jose.backends.base import Key
 from jose.exceptions import JWTClaimsError
 
@@ -49,6 +51,7 @@ NO_JWKS_DETAIL = (
     "signed with BETTER_AUTH_SECRET are accepted."
 )
 LEEWAY_SECONDS = 30
+SHOWN_VALUE_MAX = 80  # characters of a claim's value quoted in a refusal
 MAX_TIMESTAMP = 253402300800  # 10000-01-01T00:00:00Z: no date-time goes further
 VERIFIED_CACHE_SIZE = 10_000  # tokens, each a few hundred bytes
 # `sub` becomes users.id and appears in paths and logs: 1 to 255 characters, no control
@@ -131,8 +134,7 @@ class TokenVerifier:
         elif algorithm == UNSUPPORTED_ED448:
             raise Unauthorized("The token is signed with Ed448; EdDSA tokens must use Ed25519.")
         elif algorithm not in JWKS_ALGORITHMS:
-            allowed = ", ".join((ALGORITHM, *JWKS_ALGORITHMS))
-            raise Unauthorized(f"The token must be signed with one of {allowed}.")
+            raise Unauthorized(self._algorithm_refused(algorithm))
         elif self._jwks is None:
             raise Unauthorized(NO_JWKS_DETAIL.format(alg=algorithm))
         else:
@@ -143,6 +145,19 @@ class TokenVerifier:
             else:
                 claims = self._decode(token, key, algorithm)
         return self._identity(claims), float(claims["exp"])
+
+    def _algorithm_refused(self, algorithm: Any) -> str:
+        signed = (
+            "The token's header names no algorithm (alg)"
+            if algorithm is None
+            else f"The token is signed with {_shown(algorithm)}, which this API does not accept"
+        )
+        jwks_algorithms = ", ".join(JWKS_ALGORITHMS)
+        if self._jwks is None:
+            accepted = f"{ALGORITHM} (and {jwks_algorithms} once JWT_JWKS_URL is set)"
+        else:
+            accepted = f"{ALGORITHM}, {jwks_algorithms}"
+        return f"{signed}; accepted: {accepted}."
 
     async def aclose(self) -> None:
         if self._jwks is not None:
@@ -173,16 +188,28 @@ class TokenVerifier:
         self, token: str, key: str | Key, algorithm: str, *, signature_checked: bool = False
     ) -> dict[str, Any]:
         """Signature with exactly one algorithm (unless already checked), then the
-        registered claims."""
+        registered claims, by python-jose; a refusal names the check that failed."""
+        try:
+            # Out-of-range numbers (1e400) and absurd nesting fail inside python-jose.
+            unverified = jwt.get_unverified_claims(token)
+        except (JWTError, ValueError, TypeError, OverflowError, RecursionError):
+            raise Unauthorized(
+                "The token is malformed: its payload is not a base64url-encoded JSON object."
+            ) from None
+        if not signature_checked:
+            try:
+                jws.verify(token, key, algorithms=[algorithm])
+            except (JWSError, ValueError, TypeError, KeyError, OverflowError, RecursionError):
+                raise Unauthorized(_signature_refused(algorithm)) from None
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                key,
+                "",  # the signature was verified above, with exactly this algorithm
                 algorithms=[algorithm],
                 audience=self._audience,
                 issuer=self._issuer,
                 options={
-                    "verify_signature": not signature_checked,
+                    "verify_signature": False,
                     "require_exp": True,
                     "require_sub": True,
                     "verify_aud": self._audience is not None,
@@ -192,13 +219,76 @@ class TokenVerifier:
                 },
             )
             return claims
-        except ExpiredSignatureError:
-            raise Unauthorized("The token has expired.") from None
-        except JWTClaimsError as error:
-            raise Unauthorized(f"The token's claims are invalid: {error}.") from None
-        except (JWTError, ValueError, TypeError, KeyError, OverflowError, RecursionError):
-            # Out-of-range numbers (1e400) and absurd nesting fail inside python-jose.
-            raise Unauthorized("The token's signature or format is invalid.") from None
+        except (JWTError, ValueError, TypeError, KeyError, OverflowError, RecursionError) as error:
+            raise Unauthorized(self._claims_refused(unverified, error)) from None
+
+    def _claims_refused(self, claims: dict[str, Any], error: Exception) -> str:
+        """Why python-jose refused claims under a valid signature, in words a client can act
+        on; python-jose's own message when no rule of ours says more."""
+        problem = self._claims_problem(claims)
+        if problem is not None:
+            return problem
+        try:
+            self._identity(claims)
+        except Unauthorized as refused:
+            return refused.detail
+        if isinstance(error, ExpiredSignatureError):
+            return "The token has expired; get a new one from the auth server."
+        if isinstance(error, JWTClaimsError):
+            return f"The token's claims are invalid: {error}."
+        return "The token's claims are invalid."
+
+    def _claims_problem(self, claims: dict[str, Any]) -> str | None:
+        """The first of the registered claims that python-jose would refuse, explained."""
+        now = time.time()
+        if "exp" not in claims:
+            return "The token has no exp claim; every token must say when it expires."
+        if not _finite_number(claims["exp"]):
+            return "The token's exp claim must be a finite number (seconds since 1970)."
+        if "sub" not in claims:
+            return "The token has no sub claim; it must carry the user id."
+        if self._issuer is not None:
+            if "iss" not in claims:
+                return (
+                    f"The token has no iss claim, and JWT_ISSUER requires {_shown(self._issuer)}; "
+                    "the auth server must put that issuer in every token."
+                )
+            if claims["iss"] != self._issuer:
+                return (
+                    f"The token's issuer (iss) is {_shown(claims['iss'])}, but JWT_ISSUER "
+                    f"expects {_shown(self._issuer)}."
+                )
+        if self._audience is not None:
+            if "aud" not in claims:
+                return (
+                    f"The token has no aud claim, and JWT_AUDIENCE requires "
+                    f"{_shown(self._audience)}; the auth server must put that audience in "
+                    "every token."
+                )
+            audience = claims["aud"]
+            audiences = [audience] if isinstance(audience, str) else audience
+            if not (
+                isinstance(audiences, list)
+                and all(isinstance(a, str) for a in audiences)
+                and self._audience in audiences
+            ):
+                return (
+                    f"The token's audience (aud) is {_shown(audience)}, but JWT_AUDIENCE "
+                    f"expects {_shown(self._audience)}."
+                )
+        if now - claims["exp"] > LEEWAY_SECONDS:
+            ago = _duration(now - claims["exp"])
+            return f"The token expired {ago} ago; get a new one from the auth server."
+        for name in ("nbf", "iat"):
+            if name in claims and not _finite_number(claims[name]):
+                return f"The token's {name} claim must be a finite number (seconds since 1970)."
+        if "nbf" in claims and claims["nbf"] - now > LEEWAY_SECONDS:
+            ahead = _duration(claims["nbf"] - now)
+            return (
+                f"The token is not valid for another {ahead} (nbf); are the auth server's "
+                "and this API's clocks in step?"
+            )
+        return None
 
     @staticmethod
     def _identity(claims: dict[str, Any]) -> Identity:
@@ -256,11 +346,58 @@ def _verify_ed25519(token: str, key: Ed25519PublicKey) -> None:
     signing_input, _, signature = token.rpartition(".")
     try:
         raw = b64url_bytes(signature)
-        if len(raw) != ED25519_SIGNATURE_BYTES:
-            raise ValueError("not an Ed25519 signature")
+    except ValueError:
+        raw = b""
+    if len(raw) != ED25519_SIGNATURE_BYTES:
+        raise Unauthorized(
+            f"The token's signature is not an Ed25519 signature ({ED25519_SIGNATURE_BYTES} "
+            "bytes, base64url-encoded)."
+        )
+    try:
         key.verify(raw, signing_input.encode("ascii"))
     except (InvalidSignature, ValueError):
-        raise Unauthorized("The token's signature or format is invalid.") from None
+        raise Unauthorized(_signature_refused(EDDSA)) from None
+
+
+def _signature_refused(algorithm: str) -> str:
+    if algorithm == ALGORITHM:
+        return (
+            "The token's signature does not match: HS256 tokens must be signed with "
+            "BETTER_AUTH_SECRET, the same secret as the frontend's auth server."
+        )
+    return (
+        f"The token's {algorithm} signature does not match the auth server's key that its "
+        "kid names."
+    )
+
+
+def _shown(value: Any) -> str:
+    """A value from a token (or a setting) quoted in a refusal: strings as printable ASCII
+    without quotes or backslashes (the detail is repeated in WWW-Authenticate), at most
+    SHOWN_VALUE_MAX characters; other JSON values by their type."""
+    if isinstance(value, str):
+        text = "".join(c for c in value if " " <= c <= "~" and c not in '"\\')
+        if len(text) > SHOWN_VALUE_MAX:
+            text = text[: SHOWN_VALUE_MAX - 3] + "..."
+        return f"'{text}'"
+    if isinstance(value, list):
+        shown = [_shown(item) for item in value[:3]]
+        return "[" + ", ".join(shown + (["..."] if len(value) > 3 else [])) + "]"
+    if value is None:
+        return "null"
+    kinds = {bool: "a boolean", int: "a number", float: "a number", dict: "an object"}
+    return kinds.get(type(value), "a value")
+
+
+def _duration(seconds: float) -> str:
+    """In the largest whole unit: 3 days, 5 hours, 1 minute, 40 seconds."""
+    whole = int(seconds)
+    unit, size = next(((unit, size) for unit, size in _UNITS if whole >= size), _UNITS[-1])
+    count = whole // size
+    return f"{count} {unit}{'' if count == 1 else 's'}"
+
+
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 
 
 def bearer_token(authorization: str | None) -> str:

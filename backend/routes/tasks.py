@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from backend.errors import InvalidInput
 from backend.http.body import parse_body, parse_optional_body
 from backend.http.query import parameters
 from backend.idempotency.store import Answer
@@ -176,8 +177,11 @@ async def get_task(owner: Owner, task_id: TaskId, if_none_match: IfNoneMatch = N
 async def replace_task(
     request: Request, owner: Owner, task_id: TaskId, if_match: IfMatch = None
 ) -> Response:
-    change = task_input.replacement(await parse_body(request, TaskReplace))
-    return await _change(request, owner, task_id, change, if_match)
+    try:
+        body = await parse_body(request, TaskReplace)
+    except InvalidInput as error:
+        raise task_input.incomplete_replacement(error) from None
+    return await _change(request, owner, task_id, task_input.replacement(body), if_match)
 
 
 @router.patch("/{task_id}", status_code=200)

@@ -62,8 +62,8 @@ def _rule(rule: RecurrenceInput | None) -> Rule | None:
     return Rule(rule.frequency.value, interval)
 
 
-def new_task(body: TaskCreate | TaskReplace) -> NewTask:
-    """A create (or the values of a replace): omitted fields at their defaults."""
+def new_task(body: TaskCreate) -> NewTask:
+    """A create: omitted fields at their defaults."""
     given = body.model_fields_set
     return NewTask(
         title=_visible(body.title, "/title"),
@@ -75,10 +75,27 @@ def new_task(body: TaskCreate | TaskReplace) -> NewTask:
     )
 
 
+# A PUT that leaves fields out is refused rather than resetting them: a client written for
+# a PUT that keeps what it was not sent (many are) would otherwise lose data without notice.
+REPLACE_ADVICE = "PUT replaces the whole task; send every field, or use PATCH to change some"
+
+
 def replacement(body: TaskReplace) -> TaskChanges:
-    """PUT: every editable field, omitted ones at their defaults."""
-    completed = body.completed if "completed" in body.model_fields_set else False
-    return TaskChanges.replacing(new_task(body), completed=completed)
+    """PUT: every editable field, each one given (the contract requires them all)."""
+    values = NewTask(
+        title=_visible(body.title, "/title"),
+        description=body.description,
+        priority=PRIORITY_RANKS[body.priority],
+        tags=_tags(body.tags),
+        due_at=_utc(body.due_at, "/due_at"),
+        recurrence=_rule(body.recurrence),
+    )
+    return TaskChanges.replacing(values, completed=body.completed)
+
+
+def incomplete_replacement(error: InvalidInput) -> InvalidInput:
+    """A PUT body's 422, saying what PUT needs when the body left fields out."""
+    return InvalidInput(error.items, advice=REPLACE_ADVICE) if error.missing else error
 
 
 def changes(body: TaskPatch) -> TaskChanges:

@@ -136,11 +136,6 @@ def _models() -> ModuleType:
     return importlib.import_module(f"{PACKAGE}.models")
 
 
-def _unset() -> Any:
-    """The generated client's marker for "leave this field out of the request body"."""
-    return importlib.import_module(f"{PACKAGE}.types").UNSET
-
-
 def _create(client: Any, user: str, title: str, description: str | None = None) -> Any:
     models = _models()
     body = models.TaskCreate(title=title, description=description)
@@ -219,18 +214,26 @@ def test_create_get_list_complete_replace_update_delete(alice: Any) -> None:
         assert set_done.status_code == 200
         assert set_done.parsed.completed is True
 
+    # PUT replaces every editable field: the generated model requires them all.
     replaced = _op(tasks + "replace_task").sync_detailed(
         "alice",
         created.id,
         client=alice,
-        # completed omitted on purpose (UNSET, not the client's default False): the server
-        # resets it to false, and the omitted description becomes null.
-        body=models.TaskReplace(title="Buy oat milk", completed=_unset()),
+        body=models.TaskReplace(
+            title="Buy oat milk",
+            description=None,
+            completed=True,
+            priority=models.Priority.HIGH,
+            tags=["shop"],
+            due_at=None,
+            recurrence=None,
+        ),
     )
     assert replaced.status_code == 200
     assert isinstance(replaced.parsed, models.Task)
     assert (replaced.parsed.title, replaced.parsed.description) == ("Buy oat milk", None)
-    assert replaced.parsed.completed is False
+    assert (replaced.parsed.completed, replaced.parsed.tags) == (True, ["shop"])
+    assert replaced.parsed.priority == models.Priority.HIGH
     assert replaced.parsed.created_at == created.created_at
     assert replaced.parsed.updated_at >= created.updated_at
 
@@ -345,7 +348,18 @@ def test_missing_and_foreign_tasks_are_404(alice: Any, client_for: Callable[[str
     for response in (
         _op("tasks.get_task").sync_detailed("alice", bobs.id, client=alice),
         _op("tasks.replace_task").sync_detailed(
-            "alice", bobs.id, client=alice, body=models.TaskReplace(title="mine now")
+            "alice",
+            bobs.id,
+            client=alice,
+            body=models.TaskReplace(
+                title="mine now",
+                description=None,
+                completed=False,
+                priority=models.Priority.LOW,
+                tags=[],
+                due_at=None,
+                recurrence=None,
+            ),
         ),
         _op("tasks.update_task").sync_detailed(
             "alice", bobs.id, client=alice, body=models.TaskPatch(completed=True)
@@ -368,6 +382,7 @@ def test_invalid_body_is_422_with_parsed_errors(alice: Any) -> None:
     assert problem.errors, problem
     assert all(isinstance(item, models.ValidationErrorItem) for item in problem.errors)
     assert [(item.location.value, item.pointer) for item in problem.errors] == [("body", "/title")]
+    assert problem.detail == "title: must not be blank"  # for a client that shows only detail
 
 
 def test_idempotency_key_retries_create_once(alice: Any) -> None:

@@ -4,9 +4,11 @@ Every ```sh block between walkthrough markers (several sections may carry them) 
 order, in one bash session;
 the ```http block after a command documents its answer, whose status line (and ETag, where
 it shows one) must match.
+A documented problem+json answer's `detail` must match too.
 The server listens on a free port; `localhost:8000` in the commands is pointed at it.
 """
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -40,6 +42,13 @@ def _header(answer: str, name: str) -> str | None:
         if line.lower().startswith(f"{name}:"):
             return line.split(":", 1)[1].strip()
     return None
+
+
+def _detail(answer: str) -> str:
+    """The `detail` of the problem+json body that ends an HTTP answer."""
+    body = answer.replace("\r", "").strip().splitlines()[-1]
+    detail: str = json.loads(body)["detail"]
+    return detail
 
 
 def test_walkthrough_is_well_formed() -> None:
@@ -88,3 +97,6 @@ def test_walkthrough_runs_verbatim(tmp_path: Path) -> None:
         etag = _header(documented, "etag")
         if etag is not None:  # ids and versions are the same in every fresh run
             assert _header(output.replace("\r", ""), "etag") == etag, (command, output)
+        if _header(documented, "content-type") == "application/problem+json":
+            # A problem's detail is what a client shows: the README quotes it as it is.
+            assert _detail(output) == _detail(documented), (command, output)

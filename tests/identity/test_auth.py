@@ -15,6 +15,7 @@ from tests.helpers import (
     count_rows,
     make_settings,
     now,
+    replacement,
     token_for,
 )
 from tests.identity.helpers import assert_invalid_token, b64json
@@ -24,7 +25,7 @@ OPERATIONS = [
     ("GET", "/api/{user}/tasks", None),
     ("POST", "/api/{user}/tasks", {"title": "x"}),
     ("GET", "/api/{user}/tasks/{task}", None),
-    ("PUT", "/api/{user}/tasks/{task}", {"title": "x"}),
+    ("PUT", "/api/{user}/tasks/{task}", replacement()),
     ("PATCH", "/api/{user}/tasks/{task}", {"title": "x"}),
     ("DELETE", "/api/{user}/tasks/{task}", None),
     ("PATCH", "/api/{user}/tasks/{task}/complete", None),

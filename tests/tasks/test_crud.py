@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from tests.helpers import TASK_FIELDS, MakeTask, assert_problem, auth, count_rows
+from tests.helpers import TASK_FIELDS, MakeTask, assert_problem, auth, count_rows, replacement
 from tests.tasks.helpers import listed_ids, parse_utc
 
 
@@ -159,7 +159,7 @@ def test_list_filters_by_status(client: TestClient, make_task: MakeTask) -> None
 
 def test_put_replaces_every_editable_field(client: TestClient, make_task: MakeTask) -> None:
     task = make_task(description="old")
-    body = {"title": " New ", "description": "new", "completed": True}
+    body = replacement(" New ", description="new", completed=True)
     response = client.put(f"/api/alice/tasks/{task['id']}", json=body, headers=auth("alice"))
     assert response.status_code == 200
     updated = response.json()
@@ -169,23 +169,35 @@ def test_put_replaces_every_editable_field(client: TestClient, make_task: MakeTa
     assert client.get(f"/api/alice/tasks/{task['id']}", headers=auth("alice")).json() == updated
 
 
-def test_put_resets_omitted_fields_to_defaults(client: TestClient, make_task: MakeTask) -> None:
-    task = make_task(description="old")
+def test_a_partial_put_is_422_and_loses_nothing(client: TestClient, make_task: MakeTask) -> None:
+    # Issue 20: a frontend edits a completed task with PUT {title, description}. A PUT that
+    # reset what it was not sent would re-open the task and wipe its organising fields
+    # with a 200; the whole task must be sent instead, and the answer says so.
+    task = make_task(description="old", priority="high", tags=["home"])
     url = f"/api/alice/tasks/{task['id']}"
-    client.put(url, json={"title": "t", "completed": True}, headers=auth("alice"))
-    response = client.put(url, json={"title": "t"}, headers=auth("alice"))
-    assert response.status_code == 200
-    assert response.json()["description"] is None
-    assert response.json()["completed"] is False
+    done = client.patch(f"{url}/complete", headers=auth("alice")).json()
+    assert done["completed"] is True
+    response = client.put(url, json={"title": "t", "description": "new"}, headers=auth("alice"))
+    problem = assert_problem(response, 422)
+    assert problem["detail"] == (
+        "PUT replaces the whole task; send every field, or use PATCH to change some. "
+        "Missing: completed, priority, tags, due_at, recurrence"
+    )
+    assert [(e["location"], e["pointer"], e["message"]) for e in problem["errors"]] == [
+        ("body", f"/{name}", "is required")
+        for name in ("completed", "priority", "tags", "due_at", "recurrence")
+    ]
+    assert client.get(url, headers=auth("alice")).json() == done
 
 
 def test_put_without_title_is_422(client: TestClient, make_task: MakeTask) -> None:
     task = make_task()
-    response = client.put(
-        f"/api/alice/tasks/{task['id']}", json={"completed": True}, headers=auth("alice")
-    )
+    body = replacement(completed=True)
+    del body["title"]
+    response = client.put(f"/api/alice/tasks/{task['id']}", json=body, headers=auth("alice"))
     body = assert_problem(response, 422)
     assert body["errors"][0]["pointer"] == "/title"
+    assert body["detail"].endswith("Missing: title")
     stored = client.get(f"/api/alice/tasks/{task['id']}", headers=auth("alice")).json()
     assert stored == task
 
@@ -316,7 +328,7 @@ def test_complete_missing_task_is_404(client: TestClient) -> None:
 def test_invalid_task_ids_are_422(
     client: TestClient, method: str, suffix: str, task_id: str
 ) -> None:
-    body = {"title": "x"} if method in ("PUT", "PATCH") and not suffix else None
+    body = replacement() if method in ("PUT", "PATCH") and not suffix else None
     response = client.request(
         method, f"/api/alice/tasks/{task_id}{suffix}", json=body, headers=auth("alice")
     )
@@ -357,7 +369,7 @@ class TestIsolation:
         ("method", "suffix", "body"),
         [
             ("GET", "", None),
-            ("PUT", "", {"title": "hacked", "completed": True}),
+            ("PUT", "", replacement("hacked", completed=True)),
             ("PATCH", "", {"title": "hacked"}),
             ("PATCH", "/complete", None),
             ("PATCH", "/complete", {"completed": True}),

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from tests.helpers import MakeTask, assert_problem, auth, count_rows
+from tests.helpers import MakeTask, assert_problem, auth, count_rows, replacement
 from tests.tasks.helpers import (
     complete_task,
     get_task,
@@ -35,7 +35,7 @@ def test_every_task_response_carries_its_etag(client: TestClient, make_task: Mak
     got = client.get(task_url(task), headers=auth("alice"))
     assert _etag(got) == _etag(created)
     responses = [
-        put_task(client, task, {"title": "y"}),
+        put_task(client, task, replacement("y")),
         patch_task(client, task, {"title": "z"}),
         complete_task(client, task),
         complete_task(client, task, {"completed": False}),
@@ -93,7 +93,7 @@ def test_complete_changing_nothing_keeps_the_etag(client: TestClient, make_task:
 @pytest.mark.parametrize(
     ("method", "suffix", "body", "status"),
     [
-        ("PUT", "", {"title": "new"}, 200),
+        ("PUT", "", replacement("new"), 200),
         ("PATCH", "", {"title": "new"}, 200),
         ("PATCH", "/complete", None, 200),
         ("DELETE", "", None, 204),
@@ -113,7 +113,7 @@ def test_if_match_with_the_current_etag_succeeds(
 @pytest.mark.parametrize(
     ("method", "suffix", "body"),
     [
-        ("PUT", "", {"title": "new", "completed": True}),
+        ("PUT", "", replacement("new", completed=True)),
         ("PATCH", "", {"title": "new"}),
         ("PATCH", "", {"completed": True}),
         ("PATCH", "/complete", None),
@@ -164,7 +164,7 @@ def test_if_match_compares_strongly(client: TestClient, make_task: MakeTask, if_
 @pytest.mark.parametrize(
     ("method", "suffix", "body"),
     [
-        ("PUT", "", {"title": "x"}),
+        ("PUT", "", replacement()),
         ("PATCH", "", {"title": "x"}),
         ("PATCH", "/complete", None),
         ("DELETE", "", None),

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from backend.db import utcnow
 from backend.tasks import feed as feed_rules
 from tests.databases import fresh_database
-from tests.helpers import assert_problem, auth, bearer
+from tests.helpers import assert_problem, auth, bearer, replacement
 from tests.live_server import live_server
 
 FEED = "/api/alice/tasks/changes"
@@ -60,7 +60,7 @@ def test_every_write_moves_the_feed(client: TestClient) -> None:
     path = f"/api/alice/tasks/{task['id']}"
     steps = [
         ("PATCH", path, {"title": "water the plants"}),
-        ("PUT", path, {"title": "water", "tags": ["home"], "recurrence": {"frequency": "daily"}}),
+        ("PUT", path, replacement("water", tags=["home"], recurrence={"frequency": "daily"})),
         ("PATCH", f"{path}/complete", None),  # completes, and creates the next occurrence
     ]
     for method, url, body in steps:

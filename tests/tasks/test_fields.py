@@ -8,7 +8,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from tests.helpers import TASK_FIELDS, MakeTask, assert_problem, auth, count_rows
+from tests.helpers import (
+    REPLACEMENT_DEFAULTS,
+    TASK_FIELDS,
+    MakeTask,
+    assert_problem,
+    auth,
+    count_rows,
+    replacement,
+)
 from tests.tasks.helpers import (
     assert_body_error,
     complete_task,
@@ -180,15 +188,13 @@ def test_completed_at_follows_put_and_patch(
 ) -> None:
     task = make_task()
     before = datetime.now(UTC)
-    response = client.request(
-        method, task_url(task), json={"title": "x", "completed": True}, headers=auth("alice")
-    )
+    body = replacement(completed=True) if method == "PUT" else {"completed": True}
+    response = client.request(method, task_url(task), json=body, headers=auth("alice"))
     after = datetime.now(UTC)
     assert response.status_code == 200
     _assert_recent(response.json()["completed_at"], before, after)
-    response = client.request(
-        method, task_url(task), json={"title": "x", "completed": False}, headers=auth("alice")
-    )
+    body = replacement(completed=False) if method == "PUT" else {"completed": False}
+    response = client.request(method, task_url(task), json=body, headers=auth("alice"))
     assert response.json()["completed"] is False
     assert response.json()["completed_at"] is None
     assert get_task(client, task)["completed_at"] is None
@@ -241,7 +247,7 @@ def test_patch_changes_organising_fields(client: TestClient, make_task: MakeTask
     assert get_task(client, task) == updated
 
 
-def test_put_resets_omitted_fields_to_defaults(client: TestClient, make_task: MakeTask) -> None:
+def test_put_with_empty_values_clears_every_field(client: TestClient, make_task: MakeTask) -> None:
     task = make_task(
         description="d",
         priority="high",
@@ -250,7 +256,7 @@ def test_put_resets_omitted_fields_to_defaults(client: TestClient, make_task: Ma
         recurrence={"frequency": "daily"},
     )
     complete_task(client, task, {"completed": True})
-    response = put_task(client, task, {"title": "t"})
+    response = put_task(client, task, replacement("t"))  # null, [], false, medium
     assert response.status_code == 200
     replaced = response.json()
     assert replaced["title"] == "t"
@@ -264,15 +270,35 @@ def test_put_resets_omitted_fields_to_defaults(client: TestClient, make_task: Ma
     assert get_task(client, task) == replaced
 
 
+@pytest.mark.parametrize("left_out", sorted(REPLACEMENT_DEFAULTS))
+def test_a_put_without_any_one_field_changes_nothing(
+    client: TestClient, make_task: MakeTask, left_out: str
+) -> None:
+    # Even a field at its empty value must be sent: a PUT cannot tell "left out because
+    # it is empty" from "left out because this client does not know it".
+    task = make_task(description="d", priority="high", tags=["work"])
+    body = replacement("t")
+    del body[left_out]
+    problem = assert_problem(put_task(client, task, body), 422)
+    assert problem["detail"] == (
+        "PUT replaces the whole task; send every field, or use PATCH to change some. "
+        f"Missing: {left_out}"
+    )
+    assert problem["errors"] == [
+        {"location": "body", "pointer": f"/{left_out}", "message": "is required"}
+    ]
+    assert get_task(client, task) == task
+
+
 def test_put_sets_every_organising_field(client: TestClient, make_task: MakeTask) -> None:
     task = make_task()
-    body = {
-        "title": "t",
-        "priority": "low",
-        "tags": ["Z", "y"],
-        "due_at": "2027-05-01T10:00:00Z",
-        "recurrence": {"frequency": "weekly", "interval": 2},
-    }
+    body = replacement(
+        "t",
+        priority="low",
+        tags=["Z", "y"],
+        due_at="2027-05-01T10:00:00Z",
+        recurrence={"frequency": "weekly", "interval": 2},
+    )
     replaced = put_task(client, task, body).json()
     assert (replaced["priority"], replaced["tags"]) == ("low", ["y", "Z"])
     assert replaced["due_at"] == "2027-05-01T10:00:00Z"

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from tests.helpers import MakeTask, auth, count_rows
+from tests.helpers import MakeTask, auth, count_rows, replacement
 from tests.tasks.helpers import (
     complete_task,
     get_task,
@@ -254,7 +254,8 @@ def test_one_off_task_creates_no_occurrence(
         response = complete_task(client, task, body)
         assert response.status_code == 200
         assert response.json()["next_occurrence_id"] is None
-    put_task(client, task, {"title": "x", "completed": True, "due_at": "2027-03-10T09:00:00Z"})
+    replaced = put_task(client, task, replacement(completed=True, due_at="2027-03-10T09:00:00Z"))
+    assert replaced.status_code == 200
     assert count_rows(engine, "tasks") == 1
 
 

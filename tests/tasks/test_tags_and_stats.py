@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import MakeTask, assert_problem, auth
+from tests.helpers import MakeTask, assert_problem, auth, replacement
 from tests.tasks.helpers import (
     Params,
     assert_query_error,
@@ -86,7 +86,7 @@ def test_unused_tags_are_not_listed(client: TestClient, make_task: MakeTask) -> 
     assert tag_list(client) == [("home", 1), ("Work", 1)]
     patch_task(client, first, {"tags": ["errands"]})
     assert tag_list(client) == [("errands", 1)]
-    put_task(client, first, {"title": "a"})
+    put_task(client, first, replacement("a"))
     assert tags_page(client)["total"] == 0
     assert tag_list(client) == []
 

@@ -65,11 +65,19 @@ export async function tour(client: Client): Promise<Task> {
   if (listed.error !== undefined) throw new ApiProblem("listTasks", listed.error);
   const total: number | null = listed.data.total; // null with include_total=false
 
-  // The README's PUT without `completed` (false when omitted).
+  // The README's PUT: every editable field, `null` or `[]` for none (partial: 422).
   const replaced = await replaceTask({
     client,
     path: ids,
-    body: { title: "Buy oat milk", description: "1 litre" },
+    body: {
+      title: "Buy oat milk",
+      description: "1 litre",
+      completed: true,
+      priority: "medium",
+      tags: [],
+      due_at: null,
+      recurrence: null,
+    },
   });
   if (replaced.error !== undefined) throw new ApiProblem("replaceTask", replaced.error);
 

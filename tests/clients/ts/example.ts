@@ -80,12 +80,12 @@ export async function tour(baseUrl: string, token: string, userId: string): Prom
     const notFound: boolean = fetched.error.status === 404;
     throw new ApiProblem(notFound ? "getTask (gone)" : "getTask", fetched.error);
   }
-  const description: string | null = fetched.data.description;
+  const { description, priority, tags, due_at, recurrence } = fetched.data;
 
-  // replaceTask: every editable field; an omitted one gets its default
+  // replaceTask: every editable field, each one sent (the rest as they were)
   const replaced = await client.PUT("/api/{user_id}/tasks/{task_id}", {
     params: { path: ids },
-    body: { title: "Buy oat milk", description, completed: true },
+    body: { title: "Buy oat milk", description, completed: true, priority, tags, due_at, recurrence },
   });
   if (replaced.error !== undefined) throw new ApiProblem("replaceTask", replaced.error);
   const done: boolean = replaced.data.completed;
@@ -142,10 +142,18 @@ export async function readmeBodies(client: TaskClient, userId: string): Promise<
   console.log(`every ${every} month(s)`);
   const ids = { ...user, task_id: created.data.id };
 
-  // PUT without `completed` (false when omitted).
+  // PUT: every editable field, `null` or `[]` for none (a partial body is a 422).
   const replaced = await client.PUT("/api/{user_id}/tasks/{task_id}", {
     params: { path: ids },
-    body: { title: "Buy oat milk", description: "1 litre" },
+    body: {
+      title: "Buy oat milk",
+      description: "1 litre",
+      completed: true,
+      priority: "medium",
+      tags: [],
+      due_at: null,
+      recurrence: null,
+    },
   });
   if (replaced.error !== undefined) throw new ApiProblem("replaceTask", replaced.error);
 

@@ -7,6 +7,7 @@ import type { ClientOptions } from "../../../build/clients/hey-api/types.gen";
 
 const client = createClient(createConfig<ClientOptions>({ baseUrl: "http://127.0.0.1:8000" }));
 const user = { user_id: "alice" };
+const unchanged = { description: null, priority: "low", tags: [], due_at: null, recurrence: null } as const;
 
 export async function misuse(): Promise<void> {
   // A status filter the contract does not have (all | pending | completed).
@@ -29,8 +30,16 @@ export async function misuse(): Promise<void> {
   await replaceTask({
     client,
     path: { ...user, task_id: 1 },
-    // expect-error TS2322 "Type 'string' is not assignable to type 'boolean | undefined'"
-    body: { title: "Buy milk", completed: "yes" },
+    // expect-error TS2322 "Type 'string' is not assignable to type 'boolean'"
+    body: { ...unchanged, title: "Buy milk", completed: "yes" },
+  });
+
+  // A partial replacement: PUT replaces the whole task (PATCH changes some fields).
+  await replaceTask({
+    client,
+    path: { ...user, task_id: 1 },
+    // expect-error TS2739 "': completed, priority, tags, due_at, recurrence"
+    body: { title: "Buy oat milk", description: "1 litre" },
   });
 
   // A recurrence interval of the wrong type.

@@ -7,6 +7,7 @@ import type { paths } from "../../../build/clients/ts/schema";
 
 const client = createClient<paths>({ baseUrl: "http://127.0.0.1:8000" });
 const user = { user_id: "alice" };
+const unchanged = { description: null, priority: "low", tags: [], due_at: null, recurrence: null } as const;
 
 export async function misuse(): Promise<void> {
   // A status filter the contract does not have (all | pending | completed).
@@ -26,7 +27,15 @@ export async function misuse(): Promise<void> {
   await client.PUT("/api/{user_id}/tasks/{task_id}", {
     params: { path: { ...user, task_id: 1 } },
     // expect-error TS2322 "Type 'string' is not assignable to type 'boolean'"
-    body: { title: "Buy milk", completed: "yes" },
+    body: { ...unchanged, title: "Buy milk", completed: "yes" },
+  });
+
+  // A partial replacement: PUT replaces the whole task (PATCH changes some fields), so a
+  // frontend that sends only what the user edited must not compile (the server says 422).
+  await client.PUT("/api/{user_id}/tasks/{task_id}", {
+    params: { path: { ...user, task_id: 1 } },
+    // expect-error TS2322 "': completed, priority, tags, due_at, recurrence"
+    body: { title: "Buy oat milk", description: "1 litre" },
   });
 
   // A field that the Task schema does not have.
