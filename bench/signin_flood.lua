@@ -1,5 +1,9 @@
--- wrk script for make bench-abuse: POST /api/auth/sign-in with the right credentials,
--- counting the answers by status over every thread. Usage: wrk … -s signin_flood.lua URL -- EMAIL PASSWORD
+-- wrk script for make bench-abuse: POST /api/auth/sign-in, counting the answers by status
+-- over every thread.
+-- Usage: wrk … -s signin_flood.lua URL -- EMAIL PASSWORD DEVICE_TOKEN CLIENT
+--   DEVICE_TOKEN: sent as "device_token", or "-" for none.
+--   CLIENT: the X-Forwarded-For address to send (the bench server trusts 127.0.0.1), "-" for
+--   none, or "random" for a fresh 10.x.y.z address with every request (many machines).
 local threads = {}
 
 function setup(thread)
@@ -8,10 +12,24 @@ end
 
 function init(args)
   counts = {}
-  wrk.method = "POST"
-  wrk.path = "/api/auth/sign-in"
-  wrk.headers["Content-Type"] = "application/json"
-  wrk.body = string.format('{"email": "%s", "password": "%s"}', args[1], args[2])
+  local fields = string.format('"email": "%s", "password": "%s"', args[1], args[2])
+  if args[3] and args[3] ~= "-" then
+    fields = fields .. string.format(', "device_token": "%s"', args[3])
+  end
+  body = "{" .. fields .. "}"
+  client = args[4] or "-"
+  math.randomseed(math.floor(os.clock() * 1000000) + os.time())
+end
+
+function request()
+  local headers = { ["Content-Type"] = "application/json" }
+  if client == "random" then
+    headers["X-Forwarded-For"] = string.format(
+      "10.%d.%d.%d", math.random(0, 255), math.random(0, 255), math.random(1, 254))
+  elseif client ~= "-" then
+    headers["X-Forwarded-For"] = client
+  end
+  return wrk.format("POST", "/api/auth/sign-in", headers, body)
 end
 
 function response(status, headers, body)

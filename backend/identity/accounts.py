@@ -3,7 +3,14 @@
 Every attempt that could be a guess first takes its place on the throttles in a unit of
 work of its own (committed before the password is checked, so nothing later undoes it);
 passwords are hashed and verified between units of work on the Hasher's executor, never
-while a connection is held. A right password gives its places back."""
+while a connection is held. A right password gives its places back.
+
+A sign-in passes, in order: the worker's memory of the client's refused keys (free, after
+a pause); the client's attempt counter, in a unit of work that commits whatever comes next
+(so refused attempts count too), which also reads the credential and whether the device
+token belongs to it (read only: a bogus token is simply no token); the memory again for
+the keys that apply (the device's, or the account's); then the guess counters in a unit of
+their own."""
 
 import asyncio
 import math
@@ -208,46 +215,63 @@ class Accounts:
 
         return await self._db.orm_unit(create)
 
+    def _device_key(self, device_token: str) -> str:
+        return f"signin-fail:device:{devices.digest(device_token)[:40]}"
+
     async def sign_in(
         self, email: str, password: str, client: str, device_token: str | None
     ) -> SignedIn:
         email = normalise_email(email)
         now = utcnow()
         limits = self._throttles
+        attempts = (f"signin:client:{client}", limits.signins_per_client)
+        # A token that cannot be one this API issued is no token, decided without a lookup.
+        token = device_token if device_token and devices.well_formed(device_token) else None
 
-        def start(connection: Connection) -> tuple[tuple[str, str] | None, str | None, Counters]:
-            _take_all(connection, [(f"signin:client:{client}", limits.signins_per_client)], now)
+        # A client past its own limits is answered from memory: nothing more to count.
+        await self._blocks.refuse_known(attempts[0], f"signin-fail:client:{client}")
+
+        def admit(connection: Connection) -> tuple[tuple[str, str] | None, bool]:
+            # Committed on its own: every other attempt counts on the client's attempts,
+            # also when a limit below refuses it (so a client knocking on a locked account
+            # soon meets its own limit, which memory answers from then on).
+            _take_all(connection, [attempts], now)
             found = connection.execute(
                 select(col(Credential.user_id), col(Credential.password_hash)).where(
                     col(Credential.email) == email
                 )
             ).first()
             credential = None if found is None else (str(found[0]), str(found[1]))
-            device_owner = devices.owner(connection, device_token, now) if device_token else None
-            known_device = device_token if credential and device_owner == credential[0] else None
-            if known_device:
-                # A device this account signed in from: its own counter, not the account's.
-                device_key = f"signin-fail:device:{devices.digest(known_device)[:40]}"
-                counters = [(device_key, limits.failures_per_email)]
-            else:
-                counters = self._guess_counters(email, client)
-            _take_all(connection, counters, now)
-            return credential, known_device, counters
+            trusted = bool(
+                token and credential and devices.owner(connection, token, now) == credential[0]
+            )
+            return credential, trusted
 
-        known = [f"signin:client:{client}", f"signin-fail:client:{client}"]
-        if not device_token:  # a device token may exempt its holder from the email's lockout
-            known += [key for key, _ in self._guess_counters(email, client)[:2]]
-        await self._blocks.refuse_known(*known)
-        credential, known_device, counters = await self._counted(start)
+        credential, trusted = await self._counted(admit)
+        if trusted and token:
+            # A device this account signed in from: its own counter, not the account's.
+            counters: Counters = [(self._device_key(token), limits.failures_per_email)]
+        else:  # no token, or one of no device of this account: as without one
+            counters = self._guess_counters(email, client)
+        await self._blocks.refuse_known(*(key for key, _ in counters))
+        await self._counted(lambda connection: _take_all(connection, counters, now))
         matches, new_hash = await self._hasher.verify(password, credential and credential[1])
         if credential is None or not matches:
             raise InvalidCredentials()  # the places taken stay: they were this failure
         user_id = credential[0]
+        known_device = token if trusted else None
 
         def finish(session: Session) -> SignedIn:
             connection = session.connection()
-            _refund_all(connection, counters)
-            ratelimit.clear(connection, self._email_key(email))  # the owner is back
+            # Only this client's own slate: a trusted device's failures are forgotten; an
+            # untrusted client gives back this attempt's places and nothing else, so the
+            # account's lockout for every other untrusted client runs its window (OWASP
+            # device cookies), and nobody can reset a shared counter with an account of
+            # their own.
+            if known_device:
+                ratelimit.clear(connection, counters[0][0])
+            else:
+                _refund_all(connection, counters)
             stored = session.get(Credential, user_id)
             user = session.get(User, user_id)
             if stored is None or user is None:  # deleted meanwhile
@@ -255,11 +279,15 @@ class Accounts:
             if new_hash is not None:  # made with older parameters: upgrade, the password is known
                 stored.password_hash = new_hash
             # The device token it came with, or a new one for this device.
-            token = known_device or devices.issue(connection, user_id, now, self._device_ttl)
-            return SignedIn(user, token)
+            issued = known_device or devices.issue(connection, user_id, now, self._device_ttl)
+            return SignedIn(user, issued)
 
         signed_in = await self._db.orm_unit(finish)
-        self._blocks.forget(self._email_key(email))  # cleared in the database just now
+        # Cleared or given back in the database just now: a refusal this worker remembers
+        # for them (parallel attempts that found them full) may be out of date. The
+        # database decides again at the next attempt.
+        for key, _ in counters:
+            self._blocks.forget(key)
         return signed_in
 
     async def profile(self, identity: Identity) -> User:
@@ -282,19 +310,20 @@ class Accounts:
         if password is not None:
             now = utcnow()
 
-            def start(session: Session) -> tuple[str, str]:
+            def start(session: Session) -> str:
                 ensure_user(session, identity)
                 credential = session.get(Credential, identity.user_id)
                 if credential is None:
                     raise NoPassword()
+                # The new password's rules first: a weak one is no guess and takes no place.
+                _check_strength(password, credential.email)
                 # A wrong current password is a guess like a failed sign-in, on the same
                 # counters: a stolen token must not become a way to guess the password.
                 counters.extend(self._guess_counters(credential.email, client))
                 _take_all(session.connection(), counters, now)
-                return credential.email, credential.password_hash
+                return credential.password_hash
 
-            email, current_hash = await self._db.orm_unit(start, owner=identity.user_id)
-            _check_strength(password, email)
+            current_hash = await self._db.orm_unit(start, owner=identity.user_id)
             matches, _ = await self._hasher.verify(current_password or "", current_hash)
             if not matches:
                 raise WrongPassword()

@@ -4,6 +4,7 @@ instead of per account, so failed guesses by others cannot lock the owner out. S
 SHA-256 digest; deleted with the account and by a password change."""
 
 import hashlib
+import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -13,10 +14,17 @@ from backend.tables import DeviceToken
 
 _TABLE = DeviceToken.__table__  # type: ignore[attr-defined]  # SQLModel declares it untyped
 TOKEN_BYTES = 32
+# What secrets.token_urlsafe(TOKEN_BYTES) returns: 43 base64url characters, no padding.
+_WELL_FORMED = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def well_formed(token: str) -> bool:
+    """Whether `token` could be one `issue` made (anything else needs no lookup)."""
+    return _WELL_FORMED.fullmatch(token) is not None
 
 
 def issue(connection: Connection, user_id: str, now: datetime, ttl_seconds: int) -> str:

@@ -58,12 +58,50 @@ def test_a_new_password_follows_the_same_rules(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "subject", ["eve\n", "eve\r", "e\u0085ve", "eve\u202e", "\u2066eve", "e\x7fve", "x" * 256]
+    ("subject", "why"),
+    [
+        ("eve\n", "U+000A, a control character"),
+        ("eve\r", "U+000D, a control character"),
+        ("e\u0085ve", "U+0085, a control character"),
+        ("e\x7fve", "U+007F, a control character"),
+        ("eve\u202e", "U+202E, a format character"),  # right-to-left override
+        ("\u2066eve", "U+2066, a format character"),  # left-to-right isolate
+        ("x" * 256, "1 to 255 characters"),
+    ],
 )
-def test_unsafe_subjects_are_refused(client: TestClient, subject: str) -> None:
+def test_unsafe_subjects_are_refused(client: TestClient, subject: str, why: str) -> None:
     response = client.get("/api/me", headers=auth(subject))
     body = assert_problem(response, 401)
-    assert "control or bidirectional-override characters" in body["detail"]
+    assert why in body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("subject", "why"),
+    [
+        ("alice\u200b", "U+200B, a format character"),  # zero-width space
+        ("\ufeffalice", "U+FEFF, a format character"),  # byte-order mark
+        ("ali\u00adce", "U+00AD, a format character"),  # soft hyphen
+        ("alice\u2060", "U+2060, a format character"),  # word joiner
+        ("alice\U000e0041", "U+E0041, a format character"),  # tag latin capital A
+        ("alice\u2028", "U+2028, a line separator"),
+        ("alice\u2029", "U+2029, a paragraph separator"),
+    ],
+)
+def test_subjects_that_look_like_another_are_refused_saying_why(
+    client: TestClient, engine: Engine, subject: str, why: str
+) -> None:
+    response = client.get("/api/me", headers=auth(subject))
+    body = assert_problem(response, 401)
+    assert why in body["detail"]
+    assert count_rows(engine, "users") == 0
+
+
+def test_claim_text_with_format_characters_is_not_kept(client: TestClient) -> None:
+    headers = auth("alice", email="alice\u200b@example.com", name="Alice\u2028Admin")
+    profile = client.get("/api/me", headers=headers)
+    assert profile.status_code == 200, profile.text
+    assert profile.json()["email"] is None
+    assert profile.json()["name"] is None
 
 
 def test_throttle_keys_hold_no_email(client: TestClient, engine: Engine) -> None:

@@ -3,6 +3,7 @@ TEST_DATABASE_URL): parallel guesses never pass a limit, lockout is no weapon ag
 device that signed in before, client addresses come from trusted proxies only."""
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -175,6 +176,73 @@ def test_lockout_is_not_a_weapon_against_a_known_device(
             )
         again = sign_in(victim, "victim@example.com", PASSWORD, device_token=device)
         assert again.status_code == 429
+
+
+def test_a_trusted_device_signing_in_does_not_lift_the_lockout_for_others(
+    server_with: Callable[..., LiveServer],
+) -> None:
+    # OWASP's device cookies: the owner's success on their device resets that device's own
+    # counter; the lockout of every untrusted client runs its window.
+    server = server_with(SIGNIN_MAX_FAILURES="5")
+    with client_at(server, "127.0.0.3") as victim:
+        device = sign_up(victim, "victim@example.com")["device_token"]
+    with client_at(server, "127.0.0.2") as attacker:
+        for _ in range(5):
+            assert sign_in(attacker, "victim@example.com", "wrong guess").status_code == 401
+        assert sign_in(attacker, "victim@example.com", "wrong guess").status_code == 429
+    with client_at(server, "127.0.0.3") as victim:
+        signed_in = sign_in(victim, "victim@example.com", PASSWORD, device_token=device)
+        assert signed_in.status_code == 200, signed_in.text
+    with client_at(server, "127.0.0.4") as stranger:  # an unknown third client
+        assert sign_in(stranger, "victim@example.com", PASSWORD).status_code == 429
+    with client_at(server, "127.0.0.2") as attacker:  # no fresh guesses either
+        assert sign_in(attacker, "victim@example.com", "wrong guess").status_code == 429
+
+
+def test_a_bogus_device_token_is_no_token_and_refusals_count_per_client(
+    server_with: Callable[..., LiveServer],
+) -> None:
+    server = server_with(SIGNIN_MAX_FAILURES="2", SIGNIN_MAX_PER_CLIENT_PER_MINUTE="6")
+    with client_at(server, "127.0.0.3") as other:
+        sign_up(other, "victim@example.com")
+        sign_up(other, "mallory@example.com")
+    with client_at(server, "127.0.0.2") as attacker:
+        for _ in range(2):
+            assert sign_in(attacker, "victim@example.com", "wrong guess").status_code == 401
+        assert sign_in(attacker, "victim@example.com", "wrong guess").status_code == 429
+        # A well-formed token of no device, a malformed one, none: all the same.
+        for device in ({"device_token": "A" * 43}, {"device_token": "not-one-of-ours"}, {}):
+            started = time.monotonic()
+            refused = sign_in(attacker, "victim@example.com", "wrong guess", **device)
+            assert refused.status_code == 429
+            # Answered like a tokenless attempt on a locked email: after the pause.
+            assert time.monotonic() - started >= 0.9
+        # The refused attempts counted on the client's attempts (6 of 6 this minute):
+        # even the right password of the attacker's own account is refused now…
+        assert sign_in(attacker, "mallory@example.com", PASSWORD).status_code == 429
+    with client_at(server, "127.0.0.4") as someone:  # …for that client only
+        assert sign_in(someone, "mallory@example.com", PASSWORD).status_code == 200
+
+
+def test_a_too_common_new_password_is_not_a_guess(server_with: Callable[..., LiveServer]) -> None:
+    server = server_with(SIGNIN_MAX_FAILURES="5")
+    with client_at(server) as client:
+        token = sign_up(client, "ada@example.com")["access_token"]
+
+        def change(current: str, new: str) -> int:
+            return client.patch(
+                "/api/me",
+                json={"current_password": current, "password": new},
+                headers={"Authorization": f"Bearer {token}"},
+            ).status_code
+
+        # The right current password and a weak new one, again and again: 422, no lockout.
+        assert [change(PASSWORD, "password1") for _ in range(6)] == [422] * 6
+        with client_at(server, "127.0.0.4") as other:
+            assert sign_in(other, "ada@example.com", PASSWORD).status_code == 200
+        # Wrong current passwords still count like failed sign-ins.
+        wrong = [change("not my password", "a fine new passphrase") for _ in range(6)]
+        assert wrong == [403] * 5 + [429]
 
 
 def test_a_device_token_of_another_account_does_not_exempt(
