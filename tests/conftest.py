@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
+from sqlmodel import SQLModel
 
 from backend.app import create_app
 from tests.databases import fresh_database
@@ -57,18 +58,8 @@ def session_client(app: FastAPI) -> Iterator[TestClient]:
 def client(session_client: TestClient, engine: Engine) -> TestClient:
     """Every test starts from empty tables."""
     with engine.begin() as connection:
-        for table in (
-            "task_tags",
-            "tags",
-            "tasks",
-            "credentials",
-            "users",
-            "deleted_users",
-            "rate_limits",
-            "device_tokens",
-            "idempotency_keys",
-        ):
-            connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608  (fixed names)
+        for table in reversed(SQLModel.metadata.sorted_tables):  # children before parents
+            connection.execute(table.delete())
     app: Any = session_client.app
     app.state.accounts.forget_known_blocks()  # the throttles were emptied above
     return session_client

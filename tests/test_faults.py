@@ -5,8 +5,6 @@ database that is not there, each user's bounded share of the database."""
 
 import json
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,14 +22,14 @@ from sqlalchemy.engine import make_url
 from backend.app import create_app
 from backend.db import is_sqlite, normalise_url
 from tests.databases import fresh_database
-from tests.helpers import ROOT, assert_problem, auth, bearer, make_settings
+from tests.helpers import assert_problem, auth, bearer, make_settings
 from tests.identity.helpers import b64json, b64url
-from tests.live_server import free_port, server_env
+from tests.live_server import LiveServer, backend, live_server, server_env
 
 
 def test_concurrent_account_deletions_with_one_token(database_url: str) -> None:
-    with fresh_database("tasks_faults") as url, _server(url) as (server_url, _log):
-        token = _token(url, server_url, "doomed")
+    with fresh_database("tasks_faults") as url, _server(url) as (server, _log):
+        server_url, token = server.url, server.token("doomed")
         httpx.post(f"{server_url}/api/doomed/tasks", json={"title": "x"}, headers=bearer(token))
         barrier = threading.Barrier(8)
         statuses: list[int] = []
@@ -52,8 +50,8 @@ def test_concurrent_account_deletions_with_one_token(database_url: str) -> None:
 
 
 def test_a_client_that_leaves_mid_body_is_one_log_line(database_url: str) -> None:
-    with fresh_database("tasks_faults") as url, _server(url) as (server_url, log):
-        port = make_url(server_url).port
+    with fresh_database("tasks_faults") as url, _server(url) as (server, log):
+        server_url, port = server.url, server.port
         with socket.create_connection(("127.0.0.1", port)) as raw:
             raw.sendall(
                 b"POST /api/auth/sign-in HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
@@ -70,7 +68,8 @@ def test_a_client_that_leaves_mid_body_is_one_log_line(database_url: str) -> Non
 
 
 def test_every_log_line_is_json_with_its_request_id(database_url: str) -> None:
-    with fresh_database("tasks_faults") as url, _server(url) as (server_url, log):
+    with fresh_database("tasks_faults") as url, _server(url) as (server, log):
+        server_url = server.url
         answer = httpx.get(f"{server_url}/api/me", headers={"X-Request-ID": "probe-1234"})
         assert answer.status_code == 401
         httpx.get(f"{server_url}/api/health/ready", headers={"X-Request-ID": "probe-5678"})
@@ -147,15 +146,7 @@ def test_a_database_that_is_not_there_is_one_line(database_url: str, tmp_path: P
             .render_as_string(hide_password=False)
         )
         expected = 'error: database "no_such_database_here" does not exist'
-    done = subprocess.run(
-        [sys.executable, "-m", "backend", "migrate"],
-        env=server_env(missing),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = backend("migrate", env=server_env(missing), check=False)
     assert done.returncode == 1
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, done.stderr
@@ -188,16 +179,6 @@ def test_each_user_has_a_bounded_share_of_the_database(
 # --- a live server whose log is kept ---
 
 
-_SECRETS: dict[str, str] = {}
-
-
-def _token(database_url: str, server_url: str, sub: str) -> str:
-    from backend.identity.tokens import TokenVerifier
-
-    settings = make_settings(database_url, better_auth_secret=_SECRETS[server_url])
-    return TokenVerifier(settings).issue(sub)
-
-
 @dataclass(frozen=True)
 class _Log:
     """A server's log file from the moment it was ready: what follows is the test's."""
@@ -212,42 +193,10 @@ class _Log:
 
 
 @contextmanager
-def _server(database_url: str) -> Iterator[tuple[str, "_Log"]]:
+def _server(database_url: str) -> Iterator[tuple[LiveServer, _Log]]:
     """`python -m backend serve` on a free port with JSON logs (LOG_LEVEL info) into a file."""
-    env = server_env(database_url, LOG_LEVEL="info", LOG_FORMAT="json")
-    subprocess.run(
-        [sys.executable, "-m", "backend", "migrate"], env=env, cwd=ROOT, check=True, timeout=60
-    )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    _SECRETS[url] = env["BETTER_AUTH_SECRET"]
     with tempfile.TemporaryDirectory(prefix="faults_") as directory:
         log = Path(directory) / "server.log"
-        with log.open("wb") as handle:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "backend", "serve", "--port", str(port)],
-                env=env,
-                cwd=ROOT,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                _wait_ready(url, process, log)
-                time.sleep(0.3)  # the readiness probe's own log line is written
-                yield url, _Log(log, log.stat().st_size)
-            finally:
-                process.terminate()
-                process.wait(timeout=30)
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/api/health/ready").status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(log.read_text())
-        time.sleep(0.1)
+        with live_server(database_url, log=log, LOG_LEVEL="info", LOG_FORMAT="json") as server:
+            time.sleep(0.3)  # the readiness probe's own log line is written
+            yield server, _Log(log, log.stat().st_size)

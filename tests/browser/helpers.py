@@ -3,10 +3,8 @@ node_modules, so plain `make test` does not collect them (tests/conftest.py) unl
 BROWSER_TESTS=1."""
 
 import socket
-import subprocess
-import sys
 
-from tests.live_server import ROOT, LiveServer, free_port
+from tests.live_server import ROOT, LiveServer, backend, free_port
 
 NODE_BIN = ROOT / "node_modules" / ".bin"
 REPORTS = ROOT / "reports" / "browser"
@@ -28,13 +26,4 @@ def page_port() -> int:
 
 def mint_token(server: LiveServer, sub: str) -> str:
     """A token for `sub` from `python -m backend token`, under the server's settings."""
-    run = subprocess.run(
-        [sys.executable, "-m", "backend", "token", "--sub", sub],
-        env=server.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return run.stdout.strip()
+    return backend("token", "--sub", sub, env=server.env).stdout.strip()

@@ -23,7 +23,7 @@ import pytest
 
 from tests.databases import fresh_database
 from tests.helpers import assert_problem
-from tests.live_server import ROOT, LiveServer, live_server
+from tests.live_server import ROOT, LiveServer, backend, live_server
 
 SPEC_PATH = ROOT / "openapi.yaml"
 CLIENT_CONFIG = ROOT / "tests" / "clients" / "python" / "openapi-python-client.yaml"
@@ -101,10 +101,7 @@ def token(server: LiveServer) -> Callable[[str], str]:
 
     def make(sub: str) -> str:
         if sub not in cache:
-            output = _run(
-                [sys.executable, "-m", "backend", "token", "--sub", sub], server.env, ROOT
-            )
-            cache[sub] = output.strip()
+            cache[sub] = backend("token", "--sub", sub, env=server.env).stdout.strip()
         return cache[sub]
 
     return make
@@ -315,7 +312,7 @@ def test_malformed_token_is_401(api: ModuleType, server: LiveServer) -> None:
 
 def test_token_signed_with_another_secret_is_401(api: ModuleType, server: LiveServer) -> None:
     env = {**server.env, "BETTER_AUTH_SECRET": secrets.token_urlsafe(36)}
-    forged = _run([sys.executable, "-m", "backend", "token", "--sub", "alice"], env, ROOT).strip()
+    forged = backend("token", "--sub", "alice", env=env).stdout.strip()
     client = api.AuthenticatedClient(base_url=server.url, token=forged)
     response = _op("tasks.get_task").sync_detailed("alice", 1, client=client)
     _assert_parsed_problem(response, 401)
