@@ -178,7 +178,7 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
     app.router.routes.extend(mcp.routes)
     install_error_handlers(app, spec)
 
-    app.add_middleware(BodySizeLimit)
+    app.add_middleware(BodySizeLimit, paths=mcp.body_limits)
     if settings.cors_origins:
         # The whole contract from a browser: every method and request header it defines,
         # and every response header it documents readable by scripts (ETag above all);

@@ -48,6 +48,10 @@ CORS_REQUEST_HEADERS = (
 )
 CORS_RESPONSE_HEADERS = (MCP_SESSION_ID_HEADER, MCP_PROTOCOL_VERSION_HEADER)
 
+# A JSON-RPC message to /mcp may be larger than the API's bodies: arguments too large for
+# an operation then reach it and come back as its 413, a tool error, not a transport error.
+MAX_MESSAGE_BYTES = 4 * MAX_BODY_BYTES
+
 INSTRUCTIONS = (
     "The user's todo list. Every tool acts for the user the bearer token names: add_task "
     "creates a task and returns its id; list_tasks, get_task, list_tags and get_task_stats "
@@ -128,8 +132,9 @@ class McpEndpoint:
             # Host to a list of names (localhost by default); what a DNS-rebound page lacks
             # here is the bearer token, which no browser sends on its own (no cookies).
             security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-            max_request_body_size=MAX_BODY_BYTES,
+            max_request_body_size=MAX_MESSAGE_BYTES,
         )
+        self.body_limits = {ENDPOINT: MAX_MESSAGE_BYTES}  # for the app's BodySizeLimit
         resource = Resource(settings, info["title"])
         transport = StreamableHTTPASGIApp(self._manager)
         gate = BearerGate(transport, verifier, resource, settings.cors_origins)
