@@ -209,12 +209,18 @@ bench-queries: $(STAMP) ## latency per filter/sort at small vs. large scale + EX
 # for 20 s while an ordinary user lists; idle vs under-attack p50/p95 (~1.5 min with load).
 # `make bench-abuse`: one client floods sign-in with 16 connections while another user
 # lists; idle vs flood p50, the flood's 2xx/429 per second, CPU per sign-in (~1 min).
-.PHONY: bench-fairness bench-abuse
+.PHONY: bench-fairness bench-abuse bench-mcp
 bench-fairness: $(STAMP) ## one user's expensive searches vs. another's list (PostgreSQL)
 	$(PY) -m bench.fairness
 
 bench-abuse: $(STAMP) bench-wrk ## sign-in flood vs. another user's list (PostgreSQL, wrk)
 	$(PY) -m bench.abuse
+
+# `make bench-mcp`: latency of creating a task through MCP (tools/call add_task, raw and
+# through the official SDK's client) beside POST /tasks, interleaved in one run (~1 min;
+# SQLite, PostgreSQL with TEST_DATABASE_URL); reports/bench-mcp.md.
+bench-mcp: $(STAMP) ## tools/call add_task vs. POST /tasks latency, in one run
+	$(PY) -m bench.mcp
 
 # --- real-browser tests ---
 # `make browser-test` (tests/browser/): Debian's Chromium, driven by playwright-core, runs the
