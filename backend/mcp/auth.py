@@ -60,8 +60,10 @@ class Resource:
         return f"{request.url.scheme}://{request.url.netloc}"
 
     def metadata_url(self, request: Request) -> str:
-        """Where the metadata of /mcp is (RFC 9728 §3.1: well-known prefix + the path)."""
-        return f"{self.base(request)}{WELL_KNOWN}{ENDPOINT}"
+        """Where the metadata of /mcp is (RFC 9728 §3.1: well-known prefix + the path),
+        fit for a quoted-string: a Host header cannot break out of the challenge."""
+        url = f"{self.base(request)}{WELL_KNOWN}{ENDPOINT}"
+        return "".join(c for c in url if " " < c <= "~" and c not in '"\\')
 
     async def metadata(self, request: Request) -> Response:
         """RFC 9728 §3.3: `resource` is the URL whose metadata this is: the API as a whole

@@ -50,7 +50,9 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _invalid(location: str, pointer: str, message: str) -> InvalidInput:
+def _invalid(location: str, name: str, message: str) -> InvalidInput:
+    """One invalid argument, at the JSON pointer of its name (RFC 6901)."""
+    pointer = "/" + name.replace("~", "~0").replace("/", "~1")
     return InvalidInput.at(Location(location), pointer, message)
 
 
@@ -64,13 +66,11 @@ def request_for(tool: Tool, arguments: dict[str, Any], subject: str) -> ApiReque
         argument = tool.argument(name)
         if name in tool.fixed_body:
             fixed = json.dumps(tool.fixed_body[name])
-            raise _invalid("body", f"/{name}", f"is always {fixed} in {tool.name}, not an argument")
+            raise _invalid("body", name, f"is always {fixed} in {tool.name}, not an argument")
         if argument is None:
             if not tool.has_body:
                 takes = ", ".join(a.name for a in tool.arguments)
-                raise _invalid(
-                    "query", f"/{name}", f"{tool.name} has no such argument; it takes {takes}"
-                )
+                raise _invalid("query", name, f"{tool.name} has no such argument; it takes {takes}")
             body[name] = value  # the API's strict body parsing names it
         elif argument.location == "body":
             body[argument.wire_name] = value
@@ -88,7 +88,7 @@ def request_for(tool: Tool, arguments: dict[str, Any], subject: str) -> ApiReque
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in path_values:
-            raise _invalid("path", f"/{name}", "Field required")
+            raise _invalid("path", name, "Field required")
         return path_values[name]
 
     path = _PATH_PARAMETER.sub(fill, tool.path)
@@ -103,7 +103,7 @@ def request_for(tool: Tool, arguments: dict[str, Any], subject: str) -> ApiReque
 def _path_value(argument: Argument, value: Any) -> str:
     text = _text(value)
     if "/" in text:
-        raise _invalid("path", f"/{argument.name}", "must not contain a slash (/)")
+        raise _invalid("path", argument.name, "must not contain a slash (/)")
     return text
 
 

@@ -83,9 +83,16 @@ class TaskTools:
             name,
             version=version,
             instructions=INSTRUCTIONS,
+            # For the 2026-07-28 transport's header checks: without it the SDK lists the
+            # tools on every call to find one schema.
+            get_tool_input_schema=self._input_schema,
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
         )
+
+    def _input_schema(self, name: str) -> dict[str, Any] | None:
+        tool = self._by_name.get(name)
+        return None if tool is None else tool.input_schema
 
     async def _list_tools(
         self, _ctx: ServerRequestContext[Any], _params: mcp_types.PaginatedRequestParams | None

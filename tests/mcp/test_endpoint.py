@@ -17,6 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 from backend.app import create_app
 from tests.databases import fresh_database
 from tests.helpers import assert_problem, bearer, make_settings, token_for
+from tests.identity.jwks_support import closed_port_url, ed_key, jwks_token
 from tests.live_server import live_server
 from tests.mcp.helpers import LiveMcp, body_of, mcp_client, run
 
@@ -123,6 +124,18 @@ def test_browsers_on_allowed_origins_only(configured: TestClient) -> None:
         headers={**JSON_RPC, **bearer(token), "Origin": "https://evil.example"},
     )
     assert_problem(foreign, 403)
+
+
+def test_keys_out_of_reach_are_503_as_for_the_api(database_url: str) -> None:
+    """An EdDSA token while the auth server's JWKS cannot be fetched: the API's 503 with
+    Retry-After, not a 401 that would make a client throw a good token away."""
+    settings = make_settings(database_url, jwt_jwks_url=closed_port_url())
+    token = jwks_token(ed_key("better-auth-key"))
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        answer = client.post("/mcp", json=LIST_TOOLS, headers={**JSON_RPC, **bearer(token)})
+    body = assert_problem(answer, 503)
+    assert "JWKS" in body["detail"]
+    assert int(answer.headers["retry-after"]) >= 1
 
 
 def test_a_message_too_large_even_for_mcp_is_413(live_mcp: LiveMcp) -> None:
