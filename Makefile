@@ -210,12 +210,18 @@ bench-queries: $(STAMP) ## latency per filter/sort at small vs. large scale + EX
 # under-attack p50/p95, served by one worker and by nginx → 2 replicas → PgBouncer (~6 min).
 # `make bench-abuse`: one client floods sign-in with 16 connections while another user
 # lists; idle vs flood p50, the flood's 2xx/429 per second, CPU per sign-in (~1 min).
-.PHONY: bench-fairness bench-abuse
+.PHONY: bench-fairness bench-abuse bench-mcp
 bench-fairness: $(STAMP) deploy-tools ## heavy accounts vs. an ordinary list: one worker, 2 replicas (PostgreSQL)
 	$(PY) -m bench.fairness
 
 bench-abuse: $(STAMP) bench-wrk ## sign-in flood vs. another user's list (PostgreSQL, wrk)
 	$(PY) -m bench.abuse
+
+# `make bench-mcp`: latency of creating a task through MCP (tools/call add_task, raw and
+# through the official SDK's client) beside POST /tasks, interleaved in one run (~1 min;
+# SQLite, PostgreSQL with TEST_DATABASE_URL); reports/bench-mcp.md.
+bench-mcp: $(STAMP) ## tools/call add_task vs. POST /tasks latency, in one run
+	$(PY) -m bench.mcp
 
 # --- the deployment shape ---
 # `make test-deploy` (tests/deploy/): nginx (round robin, X-Forwarded-For) → two replicas

@@ -28,6 +28,7 @@ from backend.idempotency.store import Keys
 from backend.identity.accounts import Accounts, Throttles
 from backend.identity.passwords import Hasher
 from backend.identity.tokens import TokenVerifier
+from backend.mcp.server import CORS_REQUEST_HEADERS, CORS_RESPONSE_HEADERS, McpEndpoint
 from backend.routes import accounts, health, tags, tasks
 from backend.spec import Spec
 from backend.tasks import feed
@@ -126,11 +127,15 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
         }
     )
 
+    # /mcp and its OAuth metadata: not operations of the contract (no OpenAPI routes).
+    mcp = McpEndpoint(spec, settings, verifier)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await _check_database(db)
         purger = asyncio.create_task(purges.periodically())
-        yield
+        async with mcp.running():  # the MCP transport's task group
+            yield
         purger.cancel()
         hasher.close()
         await verifier.aclose()
@@ -195,12 +200,14 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
     app.include_router(tasks.router)
     app.include_router(tags.router)
     app.include_router(accounts.router)
+    app.router.routes.extend(mcp.routes)
     install_error_handlers(app, spec)
 
-    app.add_middleware(BodySizeLimit)
+    app.add_middleware(BodySizeLimit, paths=mcp.body_limits)
     if settings.cors_origins:
         # The whole contract from a browser: every method and request header it defines,
-        # and every response header it documents readable by scripts (ETag above all).
+        # and every response header it documents readable by scripts (ETag above all);
+        # and the MCP transport's headers, for MCP clients in a browser.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
@@ -210,8 +217,9 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
                 "Content-Type",
                 "X-Request-ID",
                 *spec.request_headers(),
+                *CORS_REQUEST_HEADERS,
             ],
-            expose_headers=[*spec.response_headers(), "X-Request-ID"],
+            expose_headers=[*spec.response_headers(), "X-Request-ID", *CORS_RESPONSE_HEADERS],
             max_age=600,
         )
         logger.info("CORS: browsers on %s may call the API", ", ".join(settings.cors_origins))

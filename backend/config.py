@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     # Browser origins allowed to call the API (CORS): comma-separated or a JSON list,
     # CORS_ORIGINS=http://localhost:3000,https://app.example.com; "*" for any origin.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The API's public base URL as clients reach it: scheme, host and port, no path
+    # (https://tasks.example.com). It names the MCP endpoint (PUBLIC_URL/mcp) as an OAuth
+    # protected resource (RFC 9728 metadata, 401 challenges); unset, each request's scheme
+    # and Host header do.
+    public_url: str | None = None
     log_level: str = "info"
     # "json" for one JSON object per log line (make serve), "text" for people.
     log_format: Literal["text", "json"] = "text"
@@ -120,10 +125,22 @@ class Settings(BaseSettings):
             raise ValueError(f"is too predictable (too few distinct characters); {GENERATE_SECRET}")
         return value
 
-    @field_validator("jwt_issuer", "jwt_audience", "jwt_jwks_url", "direct_url", mode="before")
+    @field_validator(
+        "jwt_issuer", "jwt_audience", "jwt_jwks_url", "direct_url", "public_url", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_an_origin(cls, url: str | None) -> str | None:
+        if url is not None and not _ORIGIN.fullmatch(url):
+            raise ValueError(
+                f"{url!r} must be scheme://host[:port] without a path or trailing slash "
+                "(e.g. https://tasks.example.com)"
+            )
+        return url
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -156,3 +156,23 @@ def test_cors_allows_idempotency_keys_and_exposes_replays(database_url: str) -> 
             exposed = response.headers["access-control-expose-headers"].lower().split(", ")
             assert {"idempotent-replayed", "etag", "location", "retry-after"} <= set(exposed)
     app.state.db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("https://tasks.example.com", "https://tasks.example.com"),
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ("  ", None),
+    ],
+)
+def test_public_url_is_an_origin(value: str, expected: str | None) -> None:
+    assert make_settings("sqlite://", public_url=value).public_url == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["https://tasks.example.com/", "tasks.example.com", "https://x/api"]
+)
+def test_public_url_with_a_path_or_no_scheme_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="scheme://host"):
+        make_settings("sqlite://", public_url=value)

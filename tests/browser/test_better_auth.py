@@ -3,7 +3,7 @@
 Better Auth (better_auth_server.mjs: the jwt() plugin with its defaults, EdDSA) signs a user
 up; the session cookie gets a JWT from /api/auth/token; the API, configured as the README
 says (JWT_JWKS_URL = <baseURL>/api/auth/jwks, JWT_ISSUER = JWT_AUDIENCE = baseURL), accepts
-it for the user's tasks and profile."""
+it for the user's tasks and profile, and at /mcp."""
 
 import base64
 import json
@@ -16,9 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+from mcp_types import CallToolResult
 
 from tests.databases import fresh_database
 from tests.live_server import ROOT, live_server, stop
+from tests.mcp.helpers import mcp_client, run
 
 SERVER = Path(__file__).resolve().parent / "better_auth_server.mjs"
 
@@ -68,6 +70,11 @@ def _sign_up_and_get_jwt(base_url: str) -> tuple[str, dict[str, Any]]:
     return token, user
 
 
+async def _add_task_over_mcp(url: str, token: str, title: str) -> CallToolResult:
+    async with mcp_client(url, token) as mcp:
+        return await mcp.call_tool("add_task", {"title": title})
+
+
 def test_better_auth_jwt_is_accepted(better_auth: str) -> None:
     token, user = _sign_up_and_get_jwt(better_auth)
     header, claims = (_json_part(part) for part in token.split(".")[:2])
@@ -102,7 +109,20 @@ def test_better_auth_jwt_is_accepted(better_auth: str) -> None:
             # Another user's path with this token: 403, as for the API's own tokens.
             assert api.get("/api/someone-else/tasks").status_code == 403
 
+            # The same token at /mcp (an AI agent's way in), verified with the same JWKS.
+            added = run(_add_task_over_mcp(server.url, token, "Buy bread"))
+            assert not added.is_error, added.content
+            assert added.structured_content is not None
+            assert added.structured_content["user_id"] == user["id"]
+            assert api.get(tasks).json()["total"] == 2
+
         # A token whose signature does not verify against the JWKS: 401.
         forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
         rejected = httpx.get(f"{server.url}/api/me", headers={"Authorization": f"Bearer {forged}"})
         assert rejected.status_code == 401
+        tools_list = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        refused = httpx.post(
+            f"{server.url}/mcp", json=tools_list, headers={"Authorization": f"Bearer {forged}"}
+        )
+        assert refused.status_code == 401
+        assert 'error="invalid_token"' in refused.headers["www-authenticate"]
