@@ -7,7 +7,7 @@ import sys
 import uvicorn
 
 from backend.config import ConfigurationError, Settings, load_settings
-from backend.db import create_db_engine
+from backend.database.engine import create_db_engine
 from backend.identity.tokens import TokenVerifier
 from backend.migrate import MigrationError, upgrade
 

@@ -15,10 +15,12 @@ from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from backend.clock import utcnow
 from backend.config import Settings, load_settings
-from backend.db import Database, create_db_engine, utcnow
+from backend.database.admission import Admission
+from backend.database.engine import create_db_engine
+from backend.database.units import Database
 from backend.errors import ProblemError, ServiceUnavailable
-from backend.fairness import Admission
 from backend.http.middleware import BodySizeLimit
 from backend.http.observability import RequestContext, configure_logging, metrics_response
 from backend.http.problems import install_error_handlers

@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     # the database does (a frozen server never applies statement_timeout itself).
     db_request_deadline_seconds: float = Field(default=10.0, gt=0)
     # Each user's share of the database per worker: this many units of work at once; more
-    # wait up to USER_WAIT_SECONDS for one to end, then 429 (backend/fairness.py).
+    # wait up to USER_WAIT_SECONDS for one to end, then 429 (backend/database/admission.py).
     user_max_in_flight: int = Field(default=2, ge=1)
     # Of a worker's DB_POOL_SIZE connections, at most this many serve heavy work at once (a
     # search, a long page, or anything of a user whose recent requests were slow), so the

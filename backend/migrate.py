@@ -11,7 +11,7 @@ from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from backend.db import normalise_url
+from backend.database.engine import normalise_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from backend.db import normalise_url
+from backend.database.engine import normalise_url
 from backend.migrate import upgrade
 
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from jose import jwt
 
 from backend.app import create_app
-from backend.db import is_sqlite, normalise_url
+from backend.database.engine import is_sqlite, normalise_url
 from tests.helpers import ROOT, SECRET, auth, make_settings
 
 

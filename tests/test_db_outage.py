@@ -26,7 +26,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from backend.db import normalise_url
+from backend.database.engine import normalise_url
 from backend.migrate import upgrade
 from tests.helpers import bearer
 from tests.live_server import free_port, live_server

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
 from backend.app import create_app
-from backend.db import is_sqlite, normalise_url
+from backend.database.engine import is_sqlite, normalise_url
 from tests.databases import fresh_database
 from tests.helpers import assert_problem, auth, bearer, make_settings
 from tests.identity.helpers import b64json, b64url

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from backend.app import create_app
-from backend.db import is_sqlite, normalise_url
+from backend.database.engine import is_sqlite, normalise_url
 from backend.migrate import current_revision, head_revision, upgrade
 from backend.tables import include_in_autogenerate
 from tests.databases import fresh_database

@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.db import Database
+from backend.database.units import Database
 from backend.errors import InvalidInput, ProblemError
 from backend.http.problems import validation_items
 from backend.idempotency import store

@@ -43,7 +43,8 @@ from sqlalchemy import (
 )
 from sqlmodel import col
 
-from backend.db import insert_ignoring_duplicates, utcnow
+from backend.clock import utcnow
+from backend.database.sql import insert_ignoring_duplicates
 from backend.errors import ProblemError
 from backend.identity.errors import TokenRevoked
 from backend.tables import IdempotencyRecord, User, UTCDateTime

@@ -26,8 +26,10 @@ from sqlalchemy import Connection, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from backend.clock import utcnow
 from backend.config import Settings
-from backend.db import Database, insert_ignoring_duplicates, utcnow
+from backend.database.sql import insert_ignoring_duplicates
+from backend.database.units import Database
 from backend.errors import InvalidInput
 from backend.identity import devices, ratelimit
 from backend.identity.errors import (

@@ -4,7 +4,8 @@ that token predates the account's deletion or its last password change."""
 from sqlalchemy import Connection, bindparam
 from sqlmodel import Session, col, select
 
-from backend.db import insert_ignoring_duplicates, utcnow
+from backend.clock import utcnow
+from backend.database.sql import insert_ignoring_duplicates
 from backend.identity.errors import TokenRevoked
 from backend.identity.tokens import Identity
 from backend.tables import DeletedUser, User

@@ -5,7 +5,7 @@ from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
 from backend import tables
-from backend.db import normalise_url
+from backend.database.engine import normalise_url
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.config import Settings
-from backend.db import Database
+from backend.database.units import Database
 from backend.idempotency.requests import KeyedWrites
 from backend.identity.accounts import Accounts
 from backend.identity.errors import NotYourTasks

@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from backend.db import RETRY_AFTER_SECONDS
+from backend.database.errors import RETRY_AFTER_SECONDS
 from backend.errors import ServiceUnavailable
 from backend.migrate import current_revision, head_revision
 from backend.routes.deps import Db

@@ -7,7 +7,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, bindparam, delete, insert, update
 from sqlmodel import col, select
 
-from backend.db import StaleRow, utcnow
+from backend.clock import utcnow
+from backend.database.errors import StaleRow
 from backend.errors import ProblemError
 from backend.tables import Task
 from backend.tasks import etags, feed, recurrence, tags

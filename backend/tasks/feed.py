@@ -86,7 +86,7 @@ DELETIONS = (
 )
 
 
-# Pages longer than this are heavy work (backend.fairness): hundreds of tasks to read and
+# Pages longer than this are heavy work (backend.database.admission): hundreds of tasks to read and
 # serialise.
 LONG_PAGE = 100
 

@@ -23,7 +23,8 @@ from sqlalchemy import (
 )
 from sqlmodel import col
 
-from backend.db import AnySelect, contains_text, like_pattern, lower_text, utcnow
+from backend.clock import utcnow
+from backend.database.sql import AnySelect, contains_text, like_pattern, lower_text
 from backend.tables import Task
 from backend.tasks import tags
 from backend.tasks.fields import PRIORITY_NAMES
@@ -265,7 +266,7 @@ def list_tasks(
 
 
 # Listings that cost more than a page of an index range: served in the narrower lane of
-# heavy work (backend.fairness), so they can never hold every connection.
+# heavy work (backend.database.admission), so they can never hold every connection.
 DEEP_OFFSET = 1_000
 
 

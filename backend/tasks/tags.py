@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy import insert as sql_insert
 from sqlmodel import col
 
-from backend.db import AnySelect, insert_ignoring_duplicates
+from backend.database.sql import AnySelect, insert_ignoring_duplicates
 from backend.tables import Tag, Task, TaskTag
 from backend.tasks.quotas import Quotas, check_new_tags
 from backend.tasks.scope import OWNER, owned, tags_of
@@ -120,7 +120,7 @@ COUNT = (
 )
 
 
-# Tag pages past these are heavy work (backend.fairness): many groups to count and return.
+# Tag pages past these are heavy work (backend.database.admission): many groups to count and return.
 LONG_PAGE = 100
 DEEP_OFFSET = 1_000
 

@@ -23,7 +23,7 @@ from string import Template
 
 from sqlalchemy.engine import make_url
 
-from backend.db import normalise_url
+from backend.database.engine import normalise_url
 from tests.live_server import LiveServer, backend, free_port, live_server, server_env, stop
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from backend.db import normalise_url
+from backend.database.engine import normalise_url
 from tests.databases import fresh_database
 from tests.deploy.stack import Stack, available, pgbouncer, stack
 from tests.helpers import bearer

@@ -11,7 +11,8 @@ from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy import text
 
 from backend.app import create_app
-from backend.db import DatabaseUnavailable, QueryTimeout, is_sqlite
+from backend.database.engine import is_sqlite
+from backend.database.errors import DatabaseUnavailable, QueryTimeout
 from tests.helpers import assert_problem, auth, bearer, make_settings, token_for
 
 

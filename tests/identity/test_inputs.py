@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from backend.db import create_db_engine, utcnow
+from backend.clock import utcnow
+from backend.database.engine import create_db_engine
 from tests.helpers import assert_problem, auth, count_rows, make_settings
 
 PASSWORD = "a long and unusual passphrase 42"

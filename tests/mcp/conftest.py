@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine
 
-from backend.db import normalise_url
+from backend.database.engine import normalise_url
 from tests.databases import fresh_database
 from tests.live_server import live_server
 from tests.mcp.helpers import LiveMcp

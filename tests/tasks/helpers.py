@@ -10,7 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
-from backend.db import normalise_url
+from backend.database.engine import normalise_url
 from tests.databases import fresh_database
 from tests.helpers import MakeTask, assert_problem, auth, bearer
 from tests.live_server import live_server

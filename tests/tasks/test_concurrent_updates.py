@@ -1,7 +1,7 @@
 """Concurrent writers on one task, over TCP against a real server: If-Match lets exactly
 one of them win, and without it no write is lost. On PostgreSQL the writers queue on the
 row lock; on SQLite (no row locks) the versioned UPDATE of a writer that read a stale row
-matches nothing and its unit of work runs again (backend.db.StaleRow)."""
+matches nothing and its unit of work runs again (backend.database.errors.StaleRow)."""
 
 import threading
 from collections.abc import Iterator

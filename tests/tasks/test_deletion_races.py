@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine, text
 
-from backend.db import normalise_url
+from backend.database.engine import normalise_url
 from backend.identity import users
 from backend.identity.tokens import Identity
 from tests.databases import fresh_database

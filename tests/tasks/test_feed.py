@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from backend.db import utcnow
+from backend.clock import utcnow
 from backend.tasks import feed as feed_rules
 from tests.databases import fresh_database
 from tests.helpers import assert_problem, auth, bearer, replacement

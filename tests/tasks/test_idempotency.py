@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, insert, text, update
 
 from backend.app import create_app
-from backend.db import utcnow
+from backend.clock import utcnow
 from backend.idempotency import store as idempotency
 from backend.idempotency.store import Answer, Claim, Keys
 from backend.tables import IdempotencyRecord

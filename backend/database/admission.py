@@ -16,7 +16,7 @@ Admission runs in two steps before a unit of work may take one of the worker's `
    is merely unlucky once is never starved by a stream of cheap ones.
 
 A unit gives its slot back when its thread really ends, not when its request gave up
-(backend.db): a query past its deadline still occupies a connection until it stops.
+(backend.database.units): a query past its deadline still occupies a connection until it stops.
 """
 
 import asyncio

@@ -1,6 +1,6 @@
-"""Fair admission to the database (backend.fairness): the rules on their own, then real units
-of work on the suite's database (SQLite, or PostgreSQL with TEST_DATABASE_URL), where slow
-units stand in for expensive searches."""
+"""Fair admission to the database (backend.database.admission): the rules on their own,
+then real units of work on the suite's database (SQLite, or PostgreSQL with
+TEST_DATABASE_URL), where slow units stand in for expensive searches."""
 
 import asyncio
 import time
@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import Connection, text
 
 from backend.app import create_app
-from backend.db import Database, DatabaseUnavailable, is_sqlite
-from backend.fairness import Admission, RecentCosts, TooManyInFlight
+from backend.database.admission import Admission, RecentCosts, TooManyInFlight
+from backend.database.engine import is_sqlite
+from backend.database.errors import DatabaseUnavailable
+from backend.database.units import Database
 from tests.helpers import make_settings
 
 SLOW = 0.4  # seconds a "heavy" unit of work takes

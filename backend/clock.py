@@ -1,0 +1,7 @@
+"""The one clock: timezone-aware UTC (SQLModel rejects naive date-times)."""
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
