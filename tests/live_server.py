@@ -7,9 +7,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from backend.identity.tokens import TokenVerifier
@@ -59,10 +60,19 @@ def server_env(database_url: str, **overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def live_server(database_url: str, **settings: str) -> Iterator[LiveServer]:
+def live_server(
+    database_url: str,
+    *,
+    serve_args: Sequence[str] = (),
+    log: Path | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+    **settings: str,
+) -> Iterator[LiveServer]:
     """Migrate `database_url` (as `make run` does), serve backend.main:app on it on a free
     port, and stop the server afterwards, whatever happens. `settings` are extra environment
-    variables for the server (e.g. SIGNUP_MAX_PER_WINDOW="1000")."""
+    variables for the server (e.g. SIGNUP_MAX_PER_WINDOW="1000"); `serve_args` extra options
+    of `python -m backend serve`; `log` a file for the server's output (else inherited);
+    `preexec_fn` runs in the server process before it starts (e.g. to set a resource limit)."""
     env = server_env(database_url, **settings)
     subprocess.run(
         [sys.executable, "-m", "backend", "migrate"], env=env, cwd=ROOT, check=True, timeout=60
@@ -70,14 +80,24 @@ def live_server(database_url: str, **settings: str) -> Iterator[LiveServer]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # As make run and make serve start it: X-Forwarded-For believed only from TRUSTED_PROXIES.
-    command = [sys.executable, "-m", "backend", "serve", "--port", str(port)]
-    # Output is inherited: pytest shows it with a failing test, the contract run live.
-    server = subprocess.Popen(command, env=env, cwd=ROOT)
-    try:
-        _wait_until_ready(server, url)
-        yield LiveServer(url=url, port=port, pid=server.pid, env=env)
-    finally:
-        stop(server)
+    command = [sys.executable, "-m", "backend", "serve", "--port", str(port), *serve_args]
+    with ExitStack() as files:
+        # Output is inherited unless `log` is given: pytest shows it with a failing test,
+        # the contract run live.
+        output = files.enter_context(log.open("wb")) if log is not None else None
+        server = subprocess.Popen(
+            command,
+            env=env,
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            preexec_fn=preexec_fn,
+        )
+        try:
+            _wait_until_ready(server, url)
+            yield LiveServer(url=url, port=port, pid=server.pid, env=env)
+        finally:
+            stop(server)
 
 
 def stop(process: subprocess.Popen[Any]) -> None:
