@@ -8,22 +8,36 @@ import uvicorn
 
 from backend.config import ConfigurationError, Settings, load_settings
 from backend.database.engine import create_db_engine
+from backend.http import connections
+from backend.http.observability import configure_logging
 from backend.identity.tokens import TokenVerifier
 from backend.migrate import MigrationError, upgrade
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     """uvicorn believes X-Forwarded-For only from TRUSTED_PROXIES (uvicorn's own default
-    trusts 127.0.0.1, so anything on the machine could pose as any client)."""
+    trusts 127.0.0.1, so anything on the machine could pose as any client), and serves with
+    the header timeout and connection limit of backend/http/connections.py."""
+    # Configured here, not by uvicorn (log_config=None), so uvicorn's lines and the
+    # start-up line below share the app's handler and format (JSON with LOG_FORMAT=json).
+    configure_logging(settings.log_level, settings.log_format)
+    limits = connections.plan_limits(settings, connections.raise_open_file_limit())
+    connections.log_limits(settings, limits)
     trusted = settings.trusted_proxies.strip()
     uvicorn.run(
         "backend.main:app",
         host=args.host,
         port=args.port,
         workers=args.workers,
+        http=connections.protocol_factory(args.http, limits),
+        loop=connections.loop_factory(args.loop),
+        backlog=limits.backlog,
+        timeout_keep_alive=settings.http_keepalive_timeout_seconds,
+        h11_max_incomplete_event_size=limits.h11_max_incomplete_event_size,
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or None,
         access_log=False,  # the app logs one line per request itself (backend.access)
+        log_config=None,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=args.graceful_seconds,
     )
@@ -43,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=None)
     serve.add_argument("--graceful-seconds", type=int, default=30)
+    # uvicorn's choices; "auto" takes httptools and uvloop when installed (uvicorn[standard]).
+    serve.add_argument("--http", choices=["auto", "httptools", "h11"], default="auto")
+    serve.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto")
     args = parser.parse_args(argv)
 
     try:

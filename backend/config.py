@@ -64,6 +64,22 @@ class Settings(BaseSettings):
     # on an executor of their own: a sign-in flood queues there, not in front of other
     # requests' database work.
     password_hash_workers: int = Field(default=1, ge=1, le=16)
+    # Slow and idle clients, per worker (backend/http/connections.py; a fronting proxy should
+    # set its own, see the README). Connections a worker keeps open at once: past it, the
+    # one that has waited longest for its request's headers (half-sent or idle) is closed
+    # to make room. Lowered at start to what the open-file limit leaves after the database
+    # connections and files.
+    http_max_connections: int = Field(default=1000, ge=1)
+    # Seconds a connection has to send a complete request line and headers (from
+    # connecting, or from its first byte after a keep-alive pause); then it is closed.
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Bytes of request line and headers (431 past it; h11 answers 400). Bounds what one
+    # connection can make a worker hold while its headers are incomplete.
+    http_max_header_bytes: int = Field(default=32 * 1024, ge=4096, le=1024 * 1024)
+    # Seconds an idle keep-alive connection is kept between requests (uvicorn's default).
+    # Behind a load balancer that reuses connections, set it above the balancer's idle
+    # timeout (e.g. 65 behind AWS ALB's 60), or it may send a request into a closing one.
+    http_keepalive_timeout_seconds: int = Field(default=5, ge=1, le=3600)
     # Browser origins allowed to call the API (CORS): comma-separated or a JSON list,
     # CORS_ORIGINS=http://localhost:3000,https://app.example.com; "*" for any origin.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

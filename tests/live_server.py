@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,33 +83,43 @@ def live_server(
     database_url: str,
     *,
     migrate: bool = True,
-    log: Path | None = None,
     ready: bool = True,
+    serve_args: Sequence[str] = (),
+    log: Path | None = None,
+    preexec_fn: Callable[[], None] | None = None,
     **settings: str,
 ) -> Iterator[LiveServer]:
     """Migrate `database_url` (as `make run` does; not with migrate=False: a replica of a
     database migrated already), serve backend.main:app on it on a free port, and stop the
     server afterwards, whatever happens. `settings` are extra environment variables for the
-    server (e.g. SIGNUP_MAX_PER_WINDOW="1000"). With `log`, the server's output goes to that
-    file; with ready=False, the server only has to be alive, not its database."""
+    server (e.g. SIGNUP_MAX_PER_WINDOW="1000"); `serve_args` extra options of `python -m
+    backend serve`; `log` a file for the server's output (else inherited); `preexec_fn` runs
+    in the server process before it starts (e.g. to set a resource limit). With
+    ready=False, the server only has to be alive, not its database."""
     env = server_env(database_url, **settings)
     if migrate:
         backend("migrate", env=env)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # As make run and make serve start it: X-Forwarded-For believed only from TRUSTED_PROXIES.
-    command = [sys.executable, "-m", "backend", "serve", "--port", str(port)]
-    # Output is inherited unless `log` is given: pytest shows it with a failing test, the
-    # contract run live.
-    output = None if log is None else log.open("ab")
-    server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=output, stderr=output)
-    try:
-        _wait_until_ready(server, url, database=ready)
-        yield LiveServer(url=url, port=port, pid=server.pid, env=env)
-    finally:
-        stop(server)
-        if output is not None:
-            output.close()
+    command = [sys.executable, "-m", "backend", "serve", "--port", str(port), *serve_args]
+    with ExitStack() as files:
+        # Output is inherited unless `log` is given: pytest shows it with a failing test,
+        # the contract run live.
+        output = files.enter_context(log.open("ab")) if log is not None else None
+        server = subprocess.Popen(
+            command,
+            env=env,
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            preexec_fn=preexec_fn,
+        )
+        try:
+            _wait_until_ready(server, url, database=ready)
+            yield LiveServer(url=url, port=port, pid=server.pid, env=env)
+        finally:
+            stop(server)
 
 
 def stop(process: subprocess.Popen[Any]) -> None:
