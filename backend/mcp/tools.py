@@ -329,7 +329,7 @@ def tools_from_spec(spec: Spec) -> tuple[Tool, ...]:
 
 
 def markdown_table(tools: Sequence[Tool]) -> str:
-    """The README's table of tools (tests/mcp checks that the README carries this)."""
+    """The table of tools in docs/agents.md (tests/mcp checks that it carries this)."""
     rows = [
         "| Tool | Operation | Arguments (**required**) | What it does |",
         "| --- | --- | --- | --- |",

@@ -1,4 +1,5 @@
-"""The README's curl walkthrough, run verbatim against a live server.
+"""The curl walkthrough of the README and the docs it goes on in, run verbatim against a
+live server.
 
 Every ```sh block between walkthrough markers (several sections may carry them) runs, in
 order, in one bash session;
@@ -15,16 +16,22 @@ from pathlib import Path
 
 from tests.live_server import ROOT, live_server
 
-README = ROOT / "README.md"
+# The walkthrough starts in the README and goes on in the docs it links, in this order.
+WALKTHROUGH = [
+    ROOT / name for name in ("README.md", "docs/tasks.md", "docs/sync.md", "docs/security.md")
+]
 MARKER = "__walkthrough_step__"
 
 
 def walkthrough() -> list[tuple[str, str | None]]:
-    """(command block, documented answer or None) in README order."""
-    sections = re.findall(
-        r"<!-- walkthrough -->(.*?)<!-- /walkthrough -->", README.read_text(), flags=re.DOTALL
-    )
-    assert sections, "no walkthrough section in README.md"
+    """(command block, documented answer or None) in the order of WALKTHROUGH."""
+    sections = []
+    for page in WALKTHROUGH:
+        found = re.findall(
+            r"<!-- walkthrough -->(.*?)<!-- /walkthrough -->", page.read_text(), flags=re.DOTALL
+        )
+        assert found, f"no walkthrough section in {page.relative_to(ROOT)}"
+        sections += found
     blocks = re.findall(r"```(sh|http)\n(.*?)```", "".join(sections), flags=re.DOTALL)
     steps: list[tuple[str, str | None]] = []
     for language, body in blocks:

@@ -1,5 +1,5 @@
 """The tools generated from openapi.yaml (no server): which operations, which arguments,
-schemas a client can use, the README's table, and the translation of a call into a request
+schemas a client can use, the table in docs/agents.md, and the translation of a call into a request
 and of an answer into a result."""
 
 import copy
@@ -155,13 +155,13 @@ def test_two_tools_of_one_name_fail_at_startup() -> None:
         tools_from_spec(spec)
 
 
-def test_the_readme_lists_the_tools() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_docs_list_the_tools() -> None:
+    readme = (ROOT / "docs" / "agents.md").read_text()
     found = re.search(r"<!-- mcp-tools -->\n(.*?)\n<!-- /mcp-tools -->", readme, flags=re.DOTALL)
-    assert found, "README.md has no <!-- mcp-tools --> table"
+    assert found, "docs/agents.md has no <!-- mcp-tools --> table"
     table = markdown_table(list(TOOLS.values()))
     assert found.group(1) == table, (
-        f"the README's table of tools is stale; it should read:\n{table}"
+        f"the table of tools in docs/agents.md is stale; it should read:\n{table}"
     )
 
 
