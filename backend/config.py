@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     # requests' database work.
     password_hash_workers: int = Field(default=1, ge=1, le=16)
     # Slow and idle clients, per worker (backend/http/connections.py; a fronting proxy should
-    # set its own, see the README). Connections a worker keeps open at once: past it, the
+    # set its own, see docs/operations.md). Connections a worker keeps open at once: past it, the
     # one that has waited longest for its request's headers (half-sent or idle) is closed
     # to make room. Lowered at start to what the open-file limit leaves after the database
     # connections and files.

@@ -12,7 +12,7 @@ p50 grows more than 2x from small to large.
 
 Then EXPLAIN (ANALYZE, BUFFERS) of the statements the API runs for the heavy user on the
 large database: the very statements the routes execute (backend.tasks.listing.statements,
-listing.STATS, tags.PAGE / tags.COUNT) with each case's values bound. The indexes each plan
+stats.STATS, tags.PAGE / tags.COUNT) with each case's values bound. The indexes each plan
 reads go into the report; full plans into reports/bench-queries-plans.txt
 (and on stdout with --explain).
 
@@ -328,6 +328,7 @@ def compile_sql(statement: Any) -> str:
 def list_query(params: Params) -> Any:
     """The backend's ListQuery for a case's parameters, as routes/tasks.py builds it."""
     from backend.tasks import input as task_input
+    from backend.tasks.cursors import ListCursors
     from generated.models import ListTasksParametersQuery
 
     values: dict[str, Any] = {}
@@ -336,7 +337,10 @@ def list_query(params: Params) -> Any:
             values.setdefault(key, []).append(value)
         else:
             values[key] = value
-    return task_input.list_query(ListTasksParametersQuery.model_validate(values))
+    # Cursor pages are fetched through the API (Case.cursor_page); here only the filters.
+    values.pop("cursor", None)
+    params_model = ListTasksParametersQuery.model_validate(values)
+    return task_input.list_query(params_model, ListCursors(b"unused: no cursor"), "unused")
 
 
 def statements_for(
@@ -344,17 +348,16 @@ def statements_for(
 ) -> tuple[list[tuple[str, str]], str]:
     """(label, SQL) pairs the API runs for `case`, and the module they come from: the very
     statements the route executes, with the case's values bound."""
-    from backend.tasks import listing, tags
+    from backend.tasks import listing, stats, tags
 
     if case.endpoint == "tasks":
         query = list_query(case.params)
-        offset = int(dict(case.params).get("offset", "0"))
         if query.tags and cur is not None:
             # As list_tasks does: the tag ids first, then the listing with literal ids.
             cur.execute(compile_sql(tags.ids_statement(user_id, query.tags)), ())
             query = dataclasses.replace(query, tag_ids=tuple(row[0] for row in cur.fetchall()))
-        page, count = listing.statements(query, offset)
-        params = listing.parameters(user_id, query, 20, offset, now)
+        page, count = listing.statements(query)
+        params = listing.bind_values(user_id, query, now)
         return [
             ("page", compile_sql(page.params(params))),
             ("count", compile_sql(count.params(params))),
@@ -372,9 +375,9 @@ def statements_for(
             ("tombstones", compile_sql(feed.DELETIONS.params(params))),
         ], "backend.tasks.feed"
     if case.endpoint == "tasks/stats":
-        params = listing.stats_params(user_id, UTC, now)
-        return [(case.endpoint, compile_sql(listing.STATS.params(params)))], (
-            "backend.tasks.listing.STATS"
+        params = stats.stats_params(user_id, UTC, now)
+        return [(case.endpoint, compile_sql(stats.STATS.params(params)))], (
+            "backend.tasks.stats.STATS"
         )
     params = {"owner_id": user_id, "limit": 100, "offset": 0}
     return [

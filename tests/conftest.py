@@ -39,13 +39,13 @@ def database_url() -> Iterator[str]:
 def app(database_url: str) -> Iterator[FastAPI]:
     application = create_app(make_settings(database_url))
     yield application
-    application.state.db.dispose()
+    application.state.services.db.dispose()
 
 
 @pytest.fixture(scope="session")
 def engine(app: FastAPI) -> Engine:
     """The app's own engine, for asserting what is (not) stored."""
-    return app.state.db.engine
+    return app.state.services.db.engine
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +61,7 @@ def client(session_client: TestClient, engine: Engine) -> TestClient:
         for table in reversed(SQLModel.metadata.sorted_tables):  # children before parents
             connection.execute(table.delete())
     app: Any = session_client.app
-    app.state.accounts.forget_known_blocks()  # the throttles were emptied above
+    app.state.services.accounts.forget_known_blocks()  # the throttles were emptied above
     return session_client
 
 

@@ -128,7 +128,7 @@ def test_cors_allows_configured_origins_with_authorization(database_url: str) ->
             "/api/alice/tasks", headers={**auth("alice"), "Origin": "https://evil.example.com"}
         )
         assert "access-control-allow-origin" not in other.headers
-    app.state.db.dispose()
+    app.state.services.db.dispose()
 
 
 def test_cors_allows_idempotency_keys_and_exposes_replays(database_url: str) -> None:
@@ -155,7 +155,7 @@ def test_cors_allows_idempotency_keys_and_exposes_replays(database_url: str) -> 
         for response in (first, again):
             exposed = response.headers["access-control-expose-headers"].lower().split(", ")
             assert {"idempotent-replayed", "etag", "location", "retry-after"} <= set(exposed)
-    app.state.db.dispose()
+    app.state.services.db.dispose()
 
 
 @pytest.mark.parametrize(

@@ -131,7 +131,7 @@ def test_readiness_needs_the_schema_at_the_migrations_head() -> None:
             assert "make migrate" in body["detail"]
             assert response.headers["retry-after"]
             assert client.get("/api/health").status_code == 200
-        app.state.db.dispose()
+        app.state.services.db.dispose()
 
 
 def test_a_database_that_is_not_there_is_one_line(database_url: str, tmp_path: Path) -> None:
@@ -160,7 +160,7 @@ def test_each_user_has_a_bounded_share_of_the_database(
 ) -> None:
     app = create_app(make_settings(database_url, user_max_in_flight=1, user_wait_seconds=0.2))
     with TestClient(app, raise_server_exceptions=False) as own:
-        shares = app.state.db.admission.shares
+        shares = app.state.services.db.admission.shares
         held = own.portal.call(shares.acquire, "alice")  # one unit of work of alice's running
         try:
             started = time.monotonic()
@@ -173,7 +173,7 @@ def test_each_user_has_a_bounded_share_of_the_database(
         finally:
             shares.release("alice", held)
         assert own.get("/api/alice/tasks", headers=auth()).status_code == 200
-    app.state.db.dispose()
+    app.state.services.db.dispose()
 
 
 # --- a live server whose log is kept ---

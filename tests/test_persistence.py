@@ -70,7 +70,7 @@ def test_unreachable_database_is_a_quick_503() -> None:
         assert_problem(response, 503)
         assert time.monotonic() - started < 10
         assert client.get("/api/health").status_code == 200  # liveness does not need it
-    app.state.db.dispose()
+    app.state.services.db.dispose()
 
 
 class _Proxy:
@@ -156,7 +156,7 @@ def test_service_recovers_by_itself_after_a_database_outage(
         assert response.status_code == 200
         assert [t["title"] for t in response.json()["items"]] == ["before"]
         assert proxied.get("/api/health/ready").status_code == 200
-    app.state.db.dispose()
+    app.state.services.db.dispose()
 
 
 def test_migration_0003_keeps_existing_tasks() -> None:
@@ -204,7 +204,7 @@ def test_migration_0003_keeps_existing_tasks() -> None:
             client.delete(f"/api/alice/tasks/{newest}", headers=auth())
             created = client.post("/api/alice/tasks", json={"title": "new"}, headers=auth())
             assert created.json()["id"] > newest
-        app.state.db.dispose()
+        app.state.services.db.dispose()
 
 
 def test_migrations_use_direct_url_when_set() -> None:

@@ -1,5 +1,5 @@
 """Who gets this worker's database connections, and in which order (per worker process:
-each replica and each worker admits on its own; see README "Fairness").
+each replica and each worker admits on its own; see docs/deployment.md, "Per process, by design").
 
 Admission runs in two steps before a unit of work may take one of the worker's `slots`
 (the connection pool's size):
@@ -162,18 +162,25 @@ class Admission:
         self._waiting: list[_Waiter] = []
         self._order = itertools.count()
 
-    async def enter(self, user_id: str | None, *, heavy: bool = False) -> Ticket:
+    async def enter(
+        self, user_id: str | None, *, heavy: bool = False, deadline: float | None = None
+    ) -> Ticket:
         """Admit a unit of `user_id` (None: the service's own work, no share): 429 when the
-        user's share stays full; otherwise waits for a slot (the caller bounds the wait)."""
+        user's share stays full; otherwise waits for a slot, up to `deadline` (the event
+        loop's time; then TimeoutError)."""
         share = None if user_id is None else await self.shares.acquire(user_id)
-        counted_heavy = user_id is not None and self.costs.is_heavy(user_id)
-        try:
-            await self._slot(user_id, heavy or counted_heavy)
-        except BaseException:
-            if share is not None and user_id is not None:
-                self.shares.release(user_id, share)
-            raise
-        return Ticket(user_id, heavy or counted_heavy, heavy, share, time.monotonic())
+        lane = heavy or (user_id is not None and self.costs.is_heavy(user_id))
+        if self._free and not self._waiting and (self._heavy_free or not lane):
+            self._take(user_id, lane)  # nobody waits and there is room: no queueing at all
+        else:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._slot(user_id, lane)
+            except BaseException:
+                if share is not None and user_id is not None:
+                    self.shares.release(user_id, share)
+                raise
+        return Ticket(user_id, lane, heavy, share, time.monotonic())
 
     def leave(self, ticket: Ticket) -> None:
         """The unit's thread has ended: its slot, lane place and share go to the next."""
@@ -206,12 +213,15 @@ class Admission:
                 return
             chosen = min(eligible, key=self._priority)
             self._waiting.remove(chosen)
-            self._free -= 1
-            if chosen.heavy:
-                self._heavy_free -= 1
-            if chosen.user_id is not None:
-                self._running[chosen.user_id] = self._running.get(chosen.user_id, 0) + 1
+            self._take(chosen.user_id, chosen.heavy)
             chosen.granted.set_result(None)
+
+    def _take(self, user_id: str | None, heavy: bool) -> None:
+        self._free -= 1
+        if heavy:
+            self._heavy_free -= 1
+        if user_id is not None:
+            self._running[user_id] = self._running.get(user_id, 0) + 1
 
     def _priority(self, waiter: _Waiter) -> tuple[int, int]:
         running = 0 if waiter.user_id is None else self._running.get(waiter.user_id, 0)

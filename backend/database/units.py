@@ -48,14 +48,17 @@ class Database:
     SQLModel objects: the account operations, where readability beats the last tenth of a
     millisecond).
 
-    Every unit is admitted first (backend.database.admission: the user's share, then a connection in
-    fair order) and must end within `deadline_seconds`, waiting included; its admission is
-    given back when its thread ends, even if its request gave up before."""
+    Every unit is admitted first (backend.database.admission: the user's share, then a
+    connection in fair order) and must end within `deadline_seconds`, waiting included; its
+    admission is given back when its thread ends, even if its request gave up before."""
 
     def __init__(
         self, engine: Engine, admission: Admission, deadline_seconds: float | None = None
     ) -> None:
         self.engine = engine
+        # The same pool, its connections in autocommit for read-only units: no BEGIN and no
+        # COMMIT round trips around what is often a single statement.
+        self._reading = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.admission = admission
         self.deadline_seconds = deadline_seconds
         # As many threads as connections may be in use: a unit never waits for a thread.
@@ -77,6 +80,14 @@ class Database:
                 running.connection = None
         raise Busy()
 
+    def _read_unit(self, work: Callable[[Connection], T], running: _Running) -> T:
+        with self._reading.connect() as connection:
+            running.connection = connection.connection.dbapi_connection
+            try:
+                return work(connection)
+            finally:
+                running.connection = None
+
     def _session_unit(self, work: Callable[[Session], T], running: _Running) -> T:
         with Session(self.engine, expire_on_commit=False) as session:
             running.connection = session.connection().connection.dbapi_connection
@@ -88,12 +99,21 @@ class Database:
                 running.connection = None
 
     async def core_unit(
-        self, work: Callable[[Connection], T], owner: str | None = None, *, heavy: bool = False
+        self,
+        work: Callable[[Connection], T],
+        owner: str | None = None,
+        *,
+        heavy: bool = False,
+        read_only: bool = False,
     ) -> T:
         """Core statements on one connection, no ORM session, identity map or flush (a
         quarter of the database time of a list request). With `owner`, in that user's
-        share; `heavy` for work the caller knows to be expensive (backend.database.admission)."""
-        return await self._run(self._core_unit, work, owner, heavy)
+        share; `heavy` for work the caller knows to be expensive (backend.database.admission);
+        `read_only` for work that writes nothing, or only what may stand on its own (the user
+        row of a first request): each statement is then its own transaction, so work that
+        must see one snapshot has to read it in one statement."""
+        unit = self._read_unit if read_only else self._core_unit
+        return await self._run(unit, work, owner, heavy)
 
     async def orm_unit(
         self, work: Callable[[Session], T], owner: str | None = None, *, heavy: bool = False
@@ -111,8 +131,7 @@ class Database:
         loop = asyncio.get_running_loop()
         deadline = None if self.deadline_seconds is None else loop.time() + self.deadline_seconds
         try:
-            async with asyncio.timeout_at(deadline):
-                ticket = await self.admission.enter(owner, heavy=heavy)
+            ticket = await self.admission.enter(owner, heavy=heavy, deadline=deadline)
         except TimeoutError:
             raise ServiceBusy(self.deadline_seconds) from None
         running = _Running()

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any
 
 from prometheus_client import (
@@ -146,8 +147,11 @@ class RequestContext:
     def _record(scope: Scope, request_id: str, status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         method = scope["method"]
-        REQUESTS.labels(method, route, str(status)).inc()
-        LATENCY.labels(method, route).observe(seconds)
+        counted, timed = _metrics(method, route, status)
+        counted.inc()
+        timed.observe(seconds)
+        if not access_log.isEnabledFor(logging.INFO):
+            return
         fields: dict[str, Any] = {
             "method": method,
             "route": route,
@@ -161,6 +165,12 @@ class RequestContext:
         access_log.info(
             "%s %s %s %.1fms", method, route, status, fields["duration_ms"], extra=fields
         )
+
+
+@lru_cache(maxsize=1024)  # bounded: route templates, methods and statuses, no raw paths
+def _metrics(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    """The labelled children of the request metrics (labels() looks them up under a lock)."""
+    return REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)
 
 
 def metrics_response(_request: Request) -> Response:

@@ -18,6 +18,7 @@ from backend.errors import InvalidInput, ProblemError
 from backend.http.problems import validation_items
 from backend.idempotency import store
 from backend.idempotency.store import Answer, Claim, Keys
+from backend.identity.users import UserCheck
 from generated.models import IdempotencyKey as KeyModel
 from generated.models import Location
 
@@ -27,14 +28,14 @@ HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 
 T = TypeVar("T")
-# A write: its changes and the answer they give, in one unit of work.
-Write = Callable[[Connection], Answer]
+# A write: its changes and the answer they give, in one unit of work of the user.
+Write = Callable[[Connection, UserCheck], Answer]
 
 
 class AsUser(Protocol):
-    """Runs a unit of work as the path's user (their share, the user check): the route's."""
+    """Runs a unit of work that writes as the path's user (backend.routes.deps)."""
 
-    def __call__(self, work: Callable[[Connection], T], /) -> Awaitable[T]: ...
+    def __call__(self, work: Callable[[Connection, UserCheck], T], /) -> Awaitable[T]: ...
 
 
 def idempotency_key(request: Request) -> str | None:
@@ -72,13 +73,18 @@ class KeyedWrites:
             request.method, request.url.path, await request.body()
         )
         keys = self._keys
-        claimed = await as_user(lambda c: store.claim(c, owner_id, key, request_fingerprint, keys))
+
+        def claim_key(connection: Connection, user: UserCheck) -> Claim | Answer:
+            user.ensure(connection, lock=True)  # the claim's row refers to the user's
+            return store.claim(connection, owner_id, key, request_fingerprint, keys)
+
+        claimed = await as_user(claim_key)
         if isinstance(claimed, Answer):
             return _response(claimed, replayed=True)
         claim: Claim = claimed
 
-        def write_and_keep(connection: Connection) -> Answer:
-            answer = write(connection)
+        def write_and_keep(connection: Connection, user: UserCheck) -> Answer:
+            answer = write(connection, user)
             if answer.keep:
                 store.finish(connection, claim, answer)
             else:  # nothing changed: a retry may run again, no answer need be kept

@@ -17,7 +17,6 @@ naming one gets a 401 that says so.
 """
 
 import asyncio
-import base64
 import json
 import logging
 import math
@@ -30,6 +29,8 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from jose import jwk
 from jose.backends.base import Key
+
+from backend import base64url
 
 logger = logging.getLogger("backend.jwks")
 
@@ -63,9 +64,10 @@ class _FetchError(Exception):
 
 
 def b64url_bytes(value: Any) -> bytes:
+    """A JWK member's or a JWT segment's bytes (ValueError for anything but base64url)."""
     if not isinstance(value, str) or not value:
         raise ValueError("not a base64url string")
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    return base64url.decode(value)
 
 
 def _b64url_int(value: Any) -> int:

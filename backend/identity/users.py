@@ -1,6 +1,8 @@
 """User records. Users are created from the first token that names them (`sub`), unless
 that token predates the account's deletion or its last password change."""
 
+from datetime import datetime
+
 from sqlalchemy import Connection, bindparam
 from sqlmodel import Session, col, select
 
@@ -43,6 +45,35 @@ def check_user(connection: Connection, identity: Identity, *, lock: bool = False
             id=identity.user_id, email=identity.email, name=identity.name, created_at=utcnow()
         )
     )
+
+
+class UserCheck:
+    """The user a unit of work runs for, checked once in it: from the users row a statement
+    of the unit read anyway (`seen`, with backend.tasks.scope.OWNER_VALID_AFTER: one
+    statement fewer per request), or by check_user (`ensure`: also creates the user on
+    first sight). 401 for a revoked token either way. One per unit of work."""
+
+    __slots__ = ("_checked", "identity")
+
+    def __init__(self, identity: Identity) -> None:
+        self.identity = identity
+        self._checked = False
+
+    @property
+    def user_id(self) -> str:
+        return self.identity.user_id
+
+    def seen(self, valid_after: datetime | None) -> None:
+        """The user's row as a statement read it (it exists): 401 for a revoked token."""
+        if valid_after is not None and _issued_before(self.identity, valid_after.timestamp()):
+            raise TokenRevoked()
+        self._checked = True
+
+    def ensure(self, connection: Connection, *, lock: bool = False) -> None:
+        """check_user, unless a statement has shown the user's row already."""
+        if not self._checked:
+            check_user(connection, self.identity, lock=lock)
+            self._checked = True
 
 
 def ensure_user(session: Session, identity: Identity) -> User:

@@ -6,9 +6,11 @@ from starlette.responses import Response
 from backend import tables
 from backend.errors import InvalidInput
 from backend.http.body import parse_body
+from backend.http.responses import json_response
 from backend.identity.accounts import SignedIn, normalise_name
 from backend.identity.ratelimit import client_key
-from backend.routes.deps import AccountsDep, AppSettings, Authenticated, Verifier, json_response
+from backend.routes.deps import AppServices, Authenticated
+from backend.services import Services
 from generated.models import (
     Location,
     SignInRequest,
@@ -38,11 +40,10 @@ def _name(raw: str) -> str:
     return name
 
 
-def _signed_in(
-    signed_in: SignedIn, settings: AppSettings, verifier: Verifier, status: int
-) -> Response:
+def _signed_in(signed_in: SignedIn, services: Services, status: int) -> Response:
+    settings = services.settings
     user, ttl = signed_in.user, settings.access_token_ttl
-    token = verifier.issue(user.id, ttl_seconds=ttl, email=user.email, name=user.name)
+    token = services.verifier.issue(user.id, ttl_seconds=ttl, email=user.email, name=user.name)
     body = TokenResponse(
         user=_to_api(user),
         access_token=token,
@@ -55,40 +56,36 @@ def _signed_in(
 
 
 @router.post("/api/auth/sign-up", status_code=201)
-async def sign_up(
-    request: Request, accounts: AccountsDep, settings: AppSettings, verifier: Verifier
-) -> Response:
+async def sign_up(request: Request, services: AppServices) -> Response:
     body = await parse_body(request, SignUpRequest)
-    signed_in = await accounts.sign_up(
+    signed_in = await services.accounts.sign_up(
         body.email, body.password, _name(body.name), _client(request)
     )
-    return _signed_in(signed_in, settings, verifier, 201)
+    return _signed_in(signed_in, services, 201)
 
 
 @router.post("/api/auth/sign-in", status_code=200)
-async def sign_in(
-    request: Request, accounts: AccountsDep, settings: AppSettings, verifier: Verifier
-) -> Response:
+async def sign_in(request: Request, services: AppServices) -> Response:
     body = await parse_body(request, SignInRequest)
     device = body.device_token if "device_token" in body.model_fields_set else None
-    signed_in = await accounts.sign_in(body.email, body.password, _client(request), device)
-    return _signed_in(signed_in, settings, verifier, 200)
+    signed_in = await services.accounts.sign_in(body.email, body.password, _client(request), device)
+    return _signed_in(signed_in, services, 200)
 
 
 @router.get("/api/me", status_code=200)
-async def get_me(accounts: AccountsDep, identity: Authenticated) -> Response:
-    return json_response(_to_api(await accounts.profile(identity)))
+async def get_me(services: AppServices, identity: Authenticated) -> Response:
+    return json_response(_to_api(await services.accounts.profile(identity)))
 
 
 @router.patch("/api/me", status_code=200)
-async def update_me(request: Request, accounts: AccountsDep, identity: Authenticated) -> Response:
+async def update_me(request: Request, services: AppServices, identity: Authenticated) -> Response:
     body = await parse_body(request, UserUpdateRequest)
     given = body.model_fields_set
     if "password" in given and "current_password" not in given:
         raise InvalidInput.at(
             Location.body, "/current_password", "is required to set a new password"
         )
-    user = await accounts.update_profile(
+    user = await services.accounts.update_profile(
         identity,
         name=_name(body.name) if "name" in given else None,
         password=body.password if "password" in given else None,
@@ -99,6 +96,6 @@ async def update_me(request: Request, accounts: AccountsDep, identity: Authentic
 
 
 @router.delete("/api/me", status_code=204)
-async def delete_me(accounts: AccountsDep, identity: Authenticated) -> Response:
-    await accounts.delete_account(identity)
+async def delete_me(services: AppServices, identity: Authenticated) -> Response:
+    await services.accounts.delete_account(identity)
     return Response(status_code=204)

@@ -6,7 +6,7 @@ from starlette.responses import Response
 from backend.database.errors import RETRY_AFTER_SECONDS
 from backend.errors import ServiceUnavailable
 from backend.migrate import current_revision, head_revision
-from backend.routes.deps import Db
+from backend.routes.deps import AppServices
 from generated.models import Health, Readiness
 
 router = APIRouter(prefix="/api/health", tags=["health"])
@@ -30,10 +30,10 @@ class SchemaNotCurrent(ServiceUnavailable):
 
 
 @router.get("/ready", status_code=200)
-async def ready(db: Db) -> Response:
+async def ready(services: AppServices) -> Response:
     """Ready: the database answers (else DatabaseUnavailable → 503) and its schema is the
     one this code was written for."""
-    current = await db.core_unit(current_revision)
+    current = await services.db.core_unit(current_revision, read_only=True)
     if current != head_revision():
         raise SchemaNotCurrent(current, head_revision())
     return Response(_READY, media_type="application/json")

@@ -18,6 +18,7 @@ import json
 import os
 import struct
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -27,8 +28,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from backend import base64url
 from backend.errors import InvalidInput
 from backend.tasks import tags
-from backend.tasks.listing import After, ListQuery
-from generated.models import Location, TaskSort
+from backend.tasks.query import After, ListQuery
+from generated.models import Location, SortOrder, TaskSort, TaskStatusFilter
 
 INT64_MAX = 2**63 - 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -51,16 +52,41 @@ _MOMENT_SORTS = (TaskSort.created_at, TaskSort.updated_at, TaskSort.due_at)
 
 def _digest(query: ListQuery) -> bytes:
     """What a cursor was made for: the filters and the order, not the page."""
-    described = [
-        query.status.value,
-        sorted(query.priorities),
-        sorted(tags.key(name) for name in query.tags),
+    return _described(
+        query.status,
+        query.priorities,
+        query.tags,
         query.q,
-        None if query.due_before is None else query.due_before.isoformat(),
-        None if query.due_after is None else query.due_after.isoformat(),
+        query.due_before,
+        query.due_after,
         query.overdue,
-        query.sort.value,
-        query.order.value,
+        query.sort,
+        query.order,
+    )
+
+
+@lru_cache(maxsize=4096)  # most listings are one of a few shapes: hash each once
+def _described(
+    status: TaskStatusFilter,
+    priorities: tuple[int, ...],
+    tag_names: tuple[str, ...],
+    q: str | None,
+    due_before: datetime | None,
+    due_after: datetime | None,
+    overdue: bool | None,
+    sort: TaskSort,
+    order: SortOrder,
+) -> bytes:
+    described = [
+        status.value,
+        sorted(priorities),
+        sorted(tags.key(name) for name in tag_names),
+        q,
+        None if due_before is None else due_before.isoformat(),
+        None if due_after is None else due_after.isoformat(),
+        overdue,
+        sort.value,
+        order.value,
     ]
     return hashlib.sha256(json.dumps(described).encode()).digest()[:8]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import (
     BigInteger,
     BindParameter,
@@ -35,8 +36,8 @@ from sqlmodel import col
 from backend.errors import ProblemError
 from backend.identity.errors import TokenRevoked
 from backend.tables import Task, TaskTombstone, User
-from backend.tasks.rows import COLUMNS, row_to_api
-from backend.tasks.scope import OWNER, owned, tasks_of
+from backend.tasks.rows import COLUMNS, TaskJson, row_to_api
+from backend.tasks.scope import OWNER, owned, tasks_of, tombstones_of
 
 
 class CursorExpired(ProblemError):
@@ -52,10 +53,21 @@ class CursorExpired(ProblemError):
 
 @dataclass(frozen=True)
 class FeedPage:
-    changes: list[dict[str, Any]]
+    changes: list[TaskJson]
     deleted: list[dict[str, Any]]
-    cursor: int
+    cursor: int  # the change number the next page follows (sealed into a cursor for clients)
     has_more: bool
+
+    def json(self, cursor: str) -> bytes:
+        """The contract's ChangeFeed, with the page's `cursor` as the client gets it."""
+        return to_json(
+            {
+                "changes": self.changes,
+                "deleted": self.deleted,
+                "cursor": cursor,
+                "has_more": self.has_more,
+            }
+        )
 
 
 _NEXT = (
@@ -77,7 +89,7 @@ CHANGED_TASKS = (
 DELETIONS = (
     select(col(TaskTombstone.change_seq), col(TaskTombstone.task_id), col(TaskTombstone.deleted_at))
     .where(
-        col(TaskTombstone.user_id) == OWNER,
+        tombstones_of(OWNER),
         col(TaskTombstone.change_seq) > _SINCE,
         col(TaskTombstone.change_seq) <= _UPTO,
     )
@@ -124,7 +136,7 @@ def changes_since(
         raise CursorExpired(retention_days)
     params = {**owned(owner_id), "since": since or 0, "upto": upto, "limit": limit + 1}
     # (number, a changed task or None, a deletion or None), in the sequence's order.
-    merged: list[tuple[int, dict[str, Any] | None, dict[str, Any] | None]] = [
+    merged: list[tuple[int, TaskJson | None, dict[str, Any] | None]] = [
         (int(row.change_seq), row_to_api(row), None)
         for row in connection.execute(CHANGED_TASKS, params)
     ]

@@ -11,7 +11,7 @@ from backend.errors import InvalidInput
 from backend.tasks import tags
 from backend.tasks.cursors import ListCursors
 from backend.tasks.fields import DEFAULT_PRIORITY, PRIORITY_RANKS, NewTask, Rule, TaskChanges
-from backend.tasks.listing import ListQuery
+from backend.tasks.query import ListQuery
 from backend.text import trimmed
 from generated.models import (
     ListTasksParametersQuery,
@@ -69,9 +69,9 @@ def new_task(body: TaskCreate) -> NewTask:
         title=_visible(body.title, "/title"),
         description=body.description if "description" in given else None,
         priority=PRIORITY_RANKS[body.priority] if "priority" in given else DEFAULT_PRIORITY,
-        tags=_tags(body.tags) if "tags" in given else (),
         due_at=_utc(body.due_at, "/due_at") if "due_at" in given else None,
         recurrence=_rule(body.recurrence) if "recurrence" in given else None,
+        tags=_tags(body.tags) if "tags" in given else (),
     )
 
 
@@ -119,42 +119,43 @@ def changes(body: TaskPatch) -> TaskChanges:
     return change
 
 
-def list_query(params: ListTasksParametersQuery) -> ListQuery:
-    """A listing's filters and order from its validated query parameters."""
-    given = params.model_fields_set
-    names = tags.normalise(tag.root for tag in params.tag) if "tag" in given else ()
-    if names is None:  # the TagName pattern already requires a visible character
-        raise InvalidInput.at(Location.query, "/tag", "must contain a visible character")
-    priorities = params.priority if "priority" in given else []
-    return ListQuery(
-        status=params.status or TaskStatusFilter.all,
-        priorities=tuple(sorted({PRIORITY_RANKS[p] for p in priorities})),
-        tags=names,
-        q=params.q if "q" in given else None,
-        due_before=(
-            _utc(params.due_before, "/due_before", Location.query)
-            if "due_before" in given
-            else None
-        ),
-        due_after=(
-            _utc(params.due_after, "/due_after", Location.query) if "due_after" in given else None
-        ),
-        overdue=params.overdue if "overdue" in given else None,
-        sort=params.sort or TaskSort.created_at,
-        order=params.order or SortOrder.desc,
-        count_total=params.include_total is not False,
-    )
-
-
-def cursor_page(
-    params: ListTasksParametersQuery, query: ListQuery, cursors: ListCursors, owner_id: str
-) -> ListQuery:
-    """The listing, starting after its `cursor` when there is one (not with an offset)."""
+def list_query(params: ListTasksParametersQuery, cursors: ListCursors, owner_id: str) -> ListQuery:
+    """The whole listing its validated query parameters ask for: filters, order, page, and
+    where the page starts (its `cursor` opened: not with an offset)."""
+    query = _filters(params)
     if "cursor" not in params.model_fields_set:
         return query
     if params.offset:
         raise InvalidInput.at(Location.query, "/cursor", "cannot be combined with an offset")
     return replace(query, after=cursors.open(owner_id, query, params.cursor))
+
+
+def _filters(params: ListTasksParametersQuery) -> ListQuery:
+    given = params.model_fields_set
+    priorities = params.priority if "priority" in given else []
+    due_before = (
+        _utc(params.due_before, "/due_before", Location.query) if "due_before" in given else None
+    )
+    due_after = (
+        _utc(params.due_after, "/due_after", Location.query) if "due_after" in given else None
+    )
+    names = tags.normalise(tag.root for tag in params.tag) if "tag" in given else ()
+    if names is None:  # the TagName pattern already requires a visible character
+        raise InvalidInput.at(Location.query, "/tag", "must contain a visible character")
+    return ListQuery(
+        status=params.status or TaskStatusFilter.all,
+        priorities=tuple(sorted({PRIORITY_RANKS[p] for p in priorities})),
+        tags=names,
+        q=params.q if "q" in given else None,
+        due_before=due_before,
+        due_after=due_after,
+        overdue=params.overdue if "overdue" in given else None,
+        sort=params.sort or TaskSort.created_at,
+        order=params.order or SortOrder.desc,
+        count_total=params.include_total is not False,
+        limit=params.limit,
+        offset=params.offset,
+    )
 
 
 @cache

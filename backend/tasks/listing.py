@@ -1,14 +1,14 @@
-"""Task listings (filters, sorts, pages, cursors, totals) and the stats counts. Statements
-are built once per shape of query, with the values bound at execution, and all start from
-the owner scope (backend.tasks.scope)."""
+"""Task listings: filters, sorts, pages, keyset cursors, totals. Statements are built once
+per shape of query, with the values bound at execution, and all start from the owner scope
+(backend.tasks.scope)."""
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime
 from functools import lru_cache
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
+from pydantic_core import to_json
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Connection,
     Integer,
@@ -25,44 +25,14 @@ from sqlmodel import col
 
 from backend.clock import utcnow
 from backend.database.sql import AnySelect, contains_text, like_pattern, lower_text
+from backend.identity.users import UserCheck
 from backend.tables import Task
 from backend.tasks import tags
-from backend.tasks.fields import PRIORITY_NAMES
-from backend.tasks.quotas import Quotas, usage
-from backend.tasks.rows import COLUMNS, row_to_api
-from backend.tasks.scope import OWNER, owned, tasks_of
+from backend.tasks.cursors import ListCursors
+from backend.tasks.query import After, ListQuery
+from backend.tasks.rows import COLUMNS, TaskJson, row_to_api
+from backend.tasks.scope import OWNER, OWNER_VALID_AFTER, owned, tasks_of
 from generated.models import SortOrder, TaskSort, TaskStatusFilter
-
-
-@dataclass(frozen=True)
-class After:
-    """Where a cursor page starts: after the task with this sort key (None: an undated
-    task, sorting by due_at) and id, in the listing's order."""
-
-    key: datetime | int | str | None
-    id: int
-
-
-@dataclass(frozen=True)
-class ListQuery:
-    """Filters and order of a task listing (every filter narrows; None/empty = no filter)."""
-
-    status: TaskStatusFilter = TaskStatusFilter.all
-    priorities: tuple[int, ...] = ()
-    tags: tuple[str, ...] = ()  # all of these
-    # The ids of `tags`, looked up first (list_tasks does): with literal ids PostgreSQL
-    # estimates each tag's share of the user's tasks from statistics, where a join on the
-    # tags table leaves it guessing the average (a few rows) and picking a bad plan.
-    tag_ids: tuple[int, ...] | None = None
-    q: str | None = None
-    due_before: datetime | None = None
-    due_after: datetime | None = None
-    overdue: bool | None = None
-    sort: TaskSort = TaskSort.created_at
-    order: SortOrder = SortOrder.desc
-    after: After | None = None  # a cursor page (backend.tasks.cursors)
-    count_total: bool = True
-
 
 # How a page starts: at the beginning (or an offset), after a dated task, after an undated
 # one (due_at sorts), or with the undated tasks that follow the dated ones (due_at sorts).
@@ -85,6 +55,7 @@ class _Shape:
     order: SortOrder
     skips: bool  # offset > 0
     keyset: Keyset
+    counts: bool  # the total, in the same statement
 
 
 def _keyset(query: ListQuery) -> Keyset:
@@ -93,7 +64,7 @@ def _keyset(query: ListQuery) -> Keyset:
     return "after_undated" if query.after.key is None else "after"
 
 
-def _shape(query: ListQuery, offset: int, keyset: Keyset | None = None) -> _Shape:
+def _shape(query: ListQuery, keyset: Keyset | None = None) -> _Shape:
     if query.tags and query.tag_ids is None:
         raise ValueError("look the tag ids up first (list_tasks does)")
     return _Shape(
@@ -106,15 +77,21 @@ def _shape(query: ListQuery, offset: int, keyset: Keyset | None = None) -> _Shap
         overdue=query.overdue,
         sort=query.sort,
         order=query.order,
-        skips=offset > 0,
+        skips=query.offset > 0,
         keyset=_keyset(query) if keyset is None else keyset,
+        counts=query.count_total and keyset is None,
     )
 
 
-def parameters(
-    owner_id: str, query: ListQuery, limit: int, offset: int, now: datetime
-) -> dict[str, Any]:
-    params: dict[str, Any] = {**owned(owner_id), "limit": limit, "offset": offset, "now": now}
+def bind_values(owner_id: str, query: ListQuery, now: datetime) -> dict[str, Any]:
+    """The values a listing's statements are executed with (one row more than the page:
+    whether there is a next one)."""
+    params: dict[str, Any] = {
+        **owned(owner_id),
+        "limit": query.limit + 1,
+        "offset": query.offset,
+        "now": now,
+    }
     params["priorities"] = list(query.priorities)
     params.update({f"tag_{index}": tag_id for index, tag_id in enumerate(query.tag_ids or ())})
     params["pattern"] = None if query.q is None else like_pattern(query.q)
@@ -197,10 +174,18 @@ def _order_by(shape: _Shape) -> list[Any]:
 
 @lru_cache(maxsize=1024)
 def _page(shape: _Shape) -> AnySelect:
+    """The page's rows: every task column, then the owner's users row's tokens_valid_after
+    (the user check, folded in) and, when asked, the number of all matches (a subquery
+    PostgreSQL and SQLite evaluate once): one statement, one round trip."""
     conditions, order_by = _conditions(shape), _order_by(shape)
+    extra: list[Any] = [OWNER_VALID_AFTER]
+    if shape.counts:
+        extra.append(_count(shape).scalar_subquery().label("total"))
     limit = bindparam("limit", type_=Integer())
     if not shape.skips:
-        first: AnySelect = select(*COLUMNS).where(*conditions).order_by(*order_by).limit(limit)
+        first: AnySelect = (
+            select(*COLUMNS, *extra).where(*conditions).order_by(*order_by).limit(limit)
+        )
         return first
     # Deferred join: skip `offset` entries of an index (index-only, no table rows), then
     # read the rows of the page alone. Read directly, every skipped row is fetched, and at
@@ -212,22 +197,82 @@ def _page(shape: _Shape) -> AnySelect:
         .limit(limit)
         .offset(bindparam("offset", type_=Integer()))
     )
-    later: AnySelect = select(*COLUMNS).where(col(Task.id).in_(page_ids)).order_by(*order_by)
+    later: AnySelect = (
+        select(*COLUMNS, *extra).where(col(Task.id).in_(page_ids)).order_by(*order_by)
+    )
     return later
 
 
 @lru_cache(maxsize=1024)
 def _count(shape: _Shape) -> AnySelect:
-    whole = replace(shape, skips=False, keyset="none")  # every match, wherever the page is
+    whole = replace(shape, skips=False, keyset="none", counts=False)  # every match
     count: AnySelect = select(func.count()).select_from(Task).where(*_conditions(whole))
     return count
 
 
-def statements(query: ListQuery, offset: int) -> tuple[AnySelect, AnySelect]:
+def statements(query: ListQuery) -> tuple[AnySelect, AnySelect]:
     """The page and count statements of a listing (built once per shape), to execute with
-    `parameters(...)`. list_tasks runs them; make bench-queries EXPLAINs them."""
-    shape = _shape(query, offset)
+    `bind_values(...)`. list_tasks runs them; make bench-queries EXPLAINs them."""
+    shape = _shape(query)
     return _page(shape), _count(shape)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    """One page of a listing, as the contract's TaskPage."""
+
+    items: list[TaskJson]
+    total: int | None
+    limit: int
+    offset: int
+    next_cursor: str | None
+
+    def json(self) -> bytes:
+        return to_json(
+            {
+                "items": self.items,
+                "total": self.total,
+                "limit": self.limit,
+                "offset": self.offset,
+                "next_cursor": self.next_cursor,
+            }
+        )
+
+
+def list_tasks(
+    connection: Connection, owner: UserCheck, query: ListQuery, cursors: ListCursors
+) -> TaskPage:
+    """One page: the contract's Tasks, the number of matching tasks (None when not asked)
+    and the cursor of the next page (None on the last)."""
+    owner_id = owner.user_id
+    if query.tags and query.tag_ids is None:
+        tag_ids = tags.find_ids(connection, owner_id, query.tags)
+        if tag_ids is None:  # a tag nobody uses: nothing can match
+            owner.ensure(connection)
+            return TaskPage([], 0 if query.count_total else None, query.limit, query.offset, None)
+        query = replace(query, tag_ids=tag_ids)
+    shape, params = _shape(query), bind_values(owner_id, query, utcnow())
+    rows = list(connection.execute(_page(shape), params).all())
+    total: int | None = rows[0].total if rows and shape.counts else None
+    if rows:
+        owner.seen(rows[0].owner_valid_after)
+    if _undated_follow(query) and len(rows) <= query.limit:
+        # The dated tasks after the cursor are done; the undated ones follow (NULLS LAST).
+        undated = _page(_shape(query, "undated"))
+        params_left = {**params, "limit": query.limit + 1 - len(rows)}
+        rows += connection.execute(undated, params_left).all()
+    owner.ensure(connection)  # when no row showed the user's: checked (or created) now
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    if query.count_total and total is None:
+        if query.after is None and not more and (rows or query.offset == 0):
+            total = query.offset + len(rows)  # every match is on this page: nothing to count
+        else:
+            total = connection.execute(_count(shape), params).scalar_one()
+    items = [row_to_api(row) for row in rows]
+    following = After(_key_of(rows[-1], query.sort), int(rows[-1].id)) if more else None
+    next_cursor = None if following is None else cursors.seal(owner_id, query, following)
+    return TaskPage(items, total, query.limit, query.offset, next_cursor)
 
 
 def _key_of(row: Any, sort: TaskSort) -> datetime | int | str | None:
@@ -236,107 +281,5 @@ def _key_of(row: Any, sort: TaskSort) -> datetime | int | str | None:
     return value
 
 
-def list_tasks(
-    connection: Connection, owner_id: str, query: ListQuery, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int | None, After | None]:
-    """One page (as the contract's Tasks), the number of matching tasks (None when not
-    counted) and where the next page starts (None on the last page)."""
-    if query.tags and query.tag_ids is None:
-        tag_ids = tags.find_ids(connection, owner_id, query.tags)
-        if tag_ids is None:  # a tag nobody uses: nothing can match
-            return [], 0 if query.count_total else None, None
-        query = replace(query, tag_ids=tag_ids)
-    page, count = statements(query, offset)
-    params = parameters(owner_id, query, limit + 1, offset, utcnow())  # one more: is there a next?
-    rows = list(connection.execute(page, params).all())
-    if _undated_follow(query) and len(rows) <= limit:
-        # The dated tasks after the cursor are done; the undated ones follow (NULLS LAST).
-        undated = _page(_shape(query, 0, "undated"))
-        rows += connection.execute(undated, {**params, "limit": limit + 1 - len(rows)}).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    following = After(_key_of(rows[-1], query.sort), int(rows[-1].id)) if more else None
-    items = [row_to_api(row) for row in rows]
-    if not query.count_total:
-        return items, None, following
-    if query.after is None and not more and (rows or offset == 0):
-        return items, offset + len(rows), following  # the last page: no need to count
-    total: int = connection.execute(count, params).scalar_one()
-    return items, total, following
-
-
-# Listings that cost more than a page of an index range: served in the narrower lane of
-# heavy work (backend.database.admission), so they can never hold every connection.
-DEEP_OFFSET = 1_000
-
-
-def expensive(query: ListQuery, offset: int) -> bool:
-    """A search (every match may be read to rank and count) or a deep offset."""
-    return query.q is not None or offset >= DEEP_OFFSET
-
-
 def _undated_follow(query: ListQuery) -> bool:
     return query.sort is TaskSort.due_at and query.after is not None and query.after.key is not None
-
-
-# --- stats ---
-
-
-def _stats_statement() -> AnySelect:
-    pending = not_(col(Task.completed))
-    due = col(Task.due_at)
-    now: BindParameter[datetime] = bindparam("now")
-    start: BindParameter[datetime] = bindparam("day_start")
-    end: BindParameter[datetime] = bindparam("day_end")
-    return (
-        select(
-            col(Task.priority),
-            col(Task.completed),
-            func.count(),
-            func.count().filter(and_(pending, due < now)),
-            func.count().filter(and_(pending, due >= start, due < end)),
-        )
-        .where(tasks_of(OWNER))
-        .group_by(col(Task.priority), col(Task.completed))
-    )
-
-
-STATS = _stats_statement()
-_StatsRow = tuple[int, bool, int, int, int]  # priority, completed and the three counts
-
-
-def stats_params(owner_id: str, zone: tzinfo, now: datetime) -> dict[str, Any]:
-    """STATS's parameters: "today" is the calendar day of `now` in `zone`."""
-    start = datetime.combine(now.astimezone(zone).date(), datetime.min.time(), zone)
-    end = datetime.combine(start.date() + timedelta(days=1), datetime.min.time(), zone)
-    return {**owned(owner_id), "now": now, "day_start": start, "day_end": end}
-
-
-def stats(connection: Connection, owner_id: str, zone: tzinfo, quotas: Quotas) -> dict[str, Any]:
-    """Counts by priority and status, overdue and due today (in `zone`), in one query that
-    reads only ix_tasks_user_completed_due on PostgreSQL; and the owner's quota usage."""
-    by_priority = {name: {"pending": 0, "completed": 0} for name in PRIORITY_NAMES.values()}
-    overdue = due_today = 0
-    rows = connection.execute(STATS, stats_params(owner_id, zone, utcnow()))
-    for row in rows:
-        rank, completed, count, overdue_count, today_count = cast(_StatsRow, tuple(row))
-        by_priority[PRIORITY_NAMES[rank]]["completed" if completed else "pending"] += count
-        overdue += overdue_count
-        due_today += today_count
-    completed_total = sum(counts["completed"] for counts in by_priority.values())
-    pending_total = sum(counts["pending"] for counts in by_priority.values())
-    tasks, tag_count = usage(connection, owner_id)
-    return {
-        "total": completed_total + pending_total,
-        "pending": pending_total,
-        "completed": completed_total,
-        "by_priority": by_priority,
-        "overdue": overdue,
-        "due_today": due_today,
-        "usage": {
-            "tasks": tasks,
-            "max_tasks": quotas.max_tasks,
-            "tags": tag_count,
-            "max_tags": quotas.max_tags,
-        },
-    }

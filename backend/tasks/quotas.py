@@ -11,6 +11,7 @@ from sqlmodel import col
 
 from backend.errors import ProblemError
 from backend.identity.errors import TokenRevoked
+from backend.identity.users import UserCheck
 from backend.tables import Tag, User
 from backend.tasks.scope import OWNER, owned, tags_of
 
@@ -34,11 +35,13 @@ class QuotaExceeded(ProblemError):
 
 # One UPDATE of the owner's row does both: the quota's count and the changes feed's next
 # number (backend.tasks.feed), under the row's lock.
+# It also returns what the user check needs (UserCheck.seen): a create is one statement
+# on the users table, and its lock keeps the account from being deleted under the insert.
 _TAKE = (
     update(User)
     .where(col(User.id) == OWNER, col(User.task_count) + 1 <= bindparam("max"))
     .values(task_count=col(User.task_count) + 1, change_seq=col(User.change_seq) + 1)
-    .returning(col(User.change_seq))
+    .returning(col(User.change_seq), col(User.tokens_valid_after))
 )
 _GIVE_BACK = (
     update(User)
@@ -53,15 +56,21 @@ _TASKS = select(col(User.task_count)).where(col(User.id) == OWNER)
 _TAGS = select(func.count()).select_from(Tag).where(tags_of(OWNER))
 
 
-def take_task(connection: Connection, owner_id: str, quotas: Quotas) -> int:
+def take_task(connection: Connection, owner: UserCheck, quotas: Quotas) -> int:
     """Count one more task for the owner (or QuotaExceeded); the creation's change number.
-    TokenRevoked when the owner was deleted under the request (no quota to speak of)."""
-    taken = connection.execute(_TAKE, {**owned(owner_id), "max": quotas.max_tasks}).first()
-    if taken is None:
-        if connection.execute(_TASKS, owned(owner_id)).first() is None:
-            raise TokenRevoked()
-        raise QuotaExceeded("tasks", quotas.max_tasks)
-    return int(taken[0])
+    The owner is checked on the way; TokenRevoked when they were deleted under the request
+    (no quota to speak of)."""
+    params = {**owned(owner.user_id), "max": quotas.max_tasks}
+    taken = connection.execute(_TAKE, params).first()
+    if taken is None:  # a user seen for the first time, a revoked token, or no room
+        owner.ensure(connection, lock=True)
+        taken = connection.execute(_TAKE, params).first()
+        if taken is None:
+            if connection.execute(_TASKS, owned(owner.user_id)).first() is None:
+                raise TokenRevoked()
+            raise QuotaExceeded("tasks", quotas.max_tasks)
+    owner.seen(taken.tokens_valid_after)
+    return int(taken.change_seq)
 
 
 def give_back_task(connection: Connection, owner_id: str) -> int:

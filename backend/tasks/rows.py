@@ -1,8 +1,10 @@
-"""Stored task rows → the contract's Task (dicts in the generated model's shape, serialised
-once by the route without validating our own output again)."""
+"""Stored task rows → the contract's Task (TaskJson: dicts in the generated model's shape,
+serialised once without validating our own output again; tests/tasks/test_shapes.py checks
+them against the generated models, the contract test every response)."""
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 from sqlalchemy import Column, Row
 
@@ -24,14 +26,42 @@ _ROW_ORDER = (
 assert tuple(column.name for column in COLUMNS) == _ROW_ORDER, "tasks columns changed"
 
 
-def row_to_api(row: Sequence[Any]) -> dict[str, Any]:
-    """A Core row of every tasks column (COLUMNS) as the contract's Task: by position,
-    without a Row attribute lookup per field (a page has 20 rows of 16)."""
+class Recurrence(TypedDict):
+    frequency: str
+    interval: int
+
+
+class TaskJson(TypedDict):
+    """The contract's Task, field for field (generated.models.Task)."""
+
+    id: int
+    user_id: str
+    title: str
+    description: str | None
+    completed: bool
+    completed_at: datetime | None
+    priority: str
+    tags: list[str]
+    due_at: datetime | None
+    recurrence: Recurrence | None
+    next_occurrence_id: int | None
+    etag: str
+    created_at: datetime
+    updated_at: datetime
+
+
+_WIDTH = len(_ROW_ORDER)
+
+
+def row_to_api(row: Sequence[Any]) -> TaskJson:
+    """A Core row that starts with every tasks column (COLUMNS; a statement may add columns
+    after them) as the contract's Task: by position, without a Row attribute lookup per
+    field (a page has 20 rows of 16)."""
     (
         task_id, user_id, title, description, completed, completed_at, priority, tag_names,
         due_at, frequency, interval, _day, next_occurrence_id, version, created_at, updated_at,
         _change,
-    ) = row  # fmt: skip
+    ) = row if len(row) == _WIDTH else row[:_WIDTH]  # fmt: skip
     return {
         "id": task_id,
         "user_id": user_id,

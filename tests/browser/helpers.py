@@ -20,7 +20,7 @@ def port_is_free(port: int) -> bool:
 
 
 def page_port() -> int:
-    """3000, the Next.js default the README's CORS example names, unless it is taken."""
+    """3000, the Next.js default the CORS example of docs/frontends.md names, unless it is taken."""
     return 3000 if port_is_free(3000) else free_port()
 
 

@@ -1,7 +1,7 @@
 """The API with a real Better Auth server (`make browser-test`: it needs node_modules).
 
 Better Auth (better_auth_server.mjs: the jwt() plugin with its defaults, EdDSA) signs a user
-up; the session cookie gets a JWT from /api/auth/token; the API, configured as the README
+up; the session cookie gets a JWT from /api/auth/token; the API, configured as docs/frontends.md
 says (JWT_JWKS_URL = <baseURL>/api/auth/jwks, JWT_ISSUER = JWT_AUDIENCE = baseURL), accepts
 it for the user's tasks and profile, and at /mcp."""
 
@@ -78,7 +78,7 @@ async def _add_task_over_mcp(url: str, token: str, title: str) -> CallToolResult
 def test_better_auth_jwt_is_accepted(better_auth: str) -> None:
     token, user = _sign_up_and_get_jwt(better_auth)
     header, claims = (_json_part(part) for part in token.split(".")[:2])
-    # Better Auth's defaults, as the README describes them.
+    # Better Auth's defaults, as docs/frontends.md describes them.
     assert header["alg"] == "EdDSA"
     assert header["kid"]
     assert claims["sub"] == user["id"]

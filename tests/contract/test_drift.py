@@ -4,7 +4,9 @@ import yaml
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.testclient import TestClient
+from starlette.routing import Route
 
+from backend.routes import tags, tasks
 from backend.spec import Spec
 from tests.helpers import ROOT
 
@@ -39,15 +41,31 @@ def test_docs_show_swagger_ui_on_the_spec(client: TestClient) -> None:
 
 
 def test_routes_and_success_codes_equal_the_spec(app: FastAPI) -> None:
-    # FastAPI's own view of the routes (never served: only compared with the contract).
+    # FastAPI's own view of its routes (never served: only compared with the contract), and
+    # the typed endpoints' declarations (backend.http.endpoints).
     generated = get_openapi(title="drift", version="0", routes=app.routes)
     implemented = {
         (method.upper(), path): _success_status(operation)
         for path, item in generated["paths"].items()
         for method, operation in item.items()
     }
+    for endpoints in (tasks.endpoints, tags.endpoints):
+        assert not set(endpoints.operations) & set(implemented)
+        implemented.update(endpoints.operations)
     specified = {key: _success_status(op) for key, op in Spec().operations().items()}
     assert implemented == specified
+    # Every plain route is a declared operation, or a 405 by design (PUT …/tasks/stats).
+    served = {
+        (method, route.path)
+        for route in app.routes
+        if type(route) is Route
+        for method in route.methods or ()
+    }
+    assert {key for key in served if key not in implemented} == {
+        (method, f"/api/{{user_id}}/tasks/{name}")
+        for method in ("POST", "PUT", "PATCH", "DELETE")
+        for name in ("stats", "changes")
+    }
 
 
 def test_every_operation_is_documented_for_clients() -> None:

@@ -1,8 +1,8 @@
-"""README "Coming from a Phase II frontend", driven against a running server: the client
+"""docs/frontends.md "Coming from a Phase II frontend", driven against a running server: the client
 changes it documents (the list unwrapped and paged, newest first, edits with PATCH, null to
 clear a description, `detail` and `errors[]`, the HS256 token of the frontend's own route)
-made as the README's `lib/api.ts` makes them, over HTTP. Each function below mirrors the
-README's TypeScript of the same name."""
+made as its `lib/api.ts` makes them, over HTTP. Each function below mirrors the
+guide's TypeScript of the same name."""
 
 import time
 import uuid
@@ -28,7 +28,7 @@ def server() -> Iterator[LiveServer]:
 
 @pytest.fixture
 def frontend(server: LiveServer) -> Iterator[Callable[[], "Frontend"]]:
-    """frontend(): the README's lib/api.ts for a new user (its HTTP client closed after)."""
+    """frontend(): the guide's lib/api.ts for a new user (its HTTP client closed after)."""
     made: list[Frontend] = []
 
     def make() -> Frontend:
@@ -51,7 +51,7 @@ class ApiError(Exception):
 
 
 def route_token(server: LiveServer, user_id: str, **claims: Any) -> str:
-    """What the README's Next.js token route signs: sub, email, iat, exp (15 min), HS256 with
+    """What the guide's Next.js token route signs: sub, email, iat, exp (15 min), HS256 with
     the shared BETTER_AUTH_SECRET; `claims` adds iss/aud (setIssuer/setAudience)."""
     now = int(time.time())
     payload = {"sub": user_id, "email": f"{user_id}@example.com", "iat": now, "exp": now + 900}
@@ -104,7 +104,7 @@ class Frontend:
         return task
 
     def update_from_form(self, task_id: int, title: str, description: str) -> dict[str, Any]:
-        """The form's empty description box becomes null (README, point 4)."""
+        """The form's empty description box becomes null (the guide, point 4)."""
         return self.update_task(task_id, title, None if description.strip() == "" else description)
 
     def toggle(self, task_id: int) -> dict[str, Any]:
@@ -123,7 +123,7 @@ def test_the_list_is_a_page_to_unwrap_and_follow(frontend: Callable[[], Frontend
     assert isinstance(first, dict)
     assert (len(first["items"]), first["total"], first["limit"]) == (20, 25, 20)
     assert first["next_cursor"]
-    # The README's getTasks: every task, whether one page of 100 or pages of 10.
+    # The guide's getTasks: every task, whether one page of 100 or pages of 10.
     everything = {task["id"] for task in created}
     assert {task["id"] for task in app.get_tasks()} == everything
     paged = app.get_tasks(limit="10")
@@ -159,7 +159,7 @@ def test_edits_go_with_patch_and_a_partial_put_changes_nothing(
         "Missing: completed, priority, tags, due_at, recurrence",
     )
     assert app.get_tasks() == [done]
-    # The README's updateTask: PATCH changes the title and description, nothing else.
+    # The guide's updateTask: PATCH changes the title and description, nothing else.
     edited = app.update_task(task["id"], "Buy oat milk", "1 litre")
     assert (edited["title"], edited["description"]) == ("Buy oat milk", "1 litre")
     assert (edited["completed"], edited["priority"], edited["tags"]) == (True, "high", ["home"])

@@ -147,7 +147,7 @@ def test_accounts_whose_work_is_slow_cannot_take_every_connection(database_url: 
     """Three accounts whose units stand out as slow, two at once each (six), on a pool of
     four: an ordinary user's quick unit is served at once instead of queueing behind them."""
     app = create_app(make_settings(database_url, db_pool_size=4, db_heavy_slots=2))
-    db: Database = app.state.db
+    db: Database = app.state.services.db
 
     async def scenario() -> float:
         for number in range(60):  # what units cost lately
@@ -174,7 +174,7 @@ def test_work_declared_heavy_cannot_take_every_connection(database_url: str) -> 
     """Searches (the route declares them heavy) of four accounts at once, on a pool of four
     with one place for heavy work: they take turns, and a quick unit is served at once."""
     app = create_app(make_settings(database_url, db_pool_size=4, db_heavy_slots=1))
-    db: Database = app.state.db
+    db: Database = app.state.services.db
 
     async def searching(user: str) -> float:
         started = time.monotonic()
@@ -206,7 +206,7 @@ def test_a_unit_past_its_deadline_keeps_its_share_until_its_thread_ends(
             db_request_deadline_seconds=0.3,
         )
     )
-    db: Database = app.state.db
+    db: Database = app.state.services.db
 
     async def scenario() -> None:
         started = time.monotonic()
@@ -238,7 +238,7 @@ def test_a_sqlite_query_past_its_deadline_is_stopped(database_url: str) -> None:
             db_request_deadline_seconds=0.3,
         )
     )
-    db: Database = app.state.db
+    db: Database = app.state.services.db
     endless = text(
         "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) "
         "SELECT count(*) FROM n WHERE x < 0"

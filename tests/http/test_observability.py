@@ -99,7 +99,7 @@ def test_metrics_when_enabled(database_url: str) -> None:
         client.get("/api/alice/tasks", headers=auth("alice"))
         client.get("/api/alice/tasks", headers=auth("alice"))
         response = client.get("/metrics")
-    app.state.db.dispose()
+    app.state.services.db.dispose()
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     metrics = response.text
@@ -118,14 +118,16 @@ def test_statement_timeout_bounds_every_query(database_url: str) -> None:
     app = create_app(make_settings(database_url, db_statement_timeout_ms=300))
     started = time.monotonic()
     with pytest.raises(QueryTimeout) as timeout:
-        asyncio.run(app.state.db.core_unit(lambda c: c.execute(text("SELECT pg_sleep(5)"))))
+        asyncio.run(
+            app.state.services.db.core_unit(lambda c: c.execute(text("SELECT pg_sleep(5)")))
+        )
     assert time.monotonic() - started < 2
     # Its own problem type, apart from "database unavailable": the request asked too much.
     assert not isinstance(timeout.value, DatabaseUnavailable)
     assert timeout.value.status == 503
     assert timeout.value.type == "urn:task-api:problem:query-timeout"
     assert timeout.value.headers["Retry-After"]
-    app.state.db.dispose()
+    app.state.services.db.dispose()
 
 
 def test_a_unit_of_work_past_its_deadline_is_a_503(database_url: str) -> None:
@@ -134,6 +136,6 @@ def test_a_unit_of_work_past_its_deadline_is_a_503(database_url: str) -> None:
     app = create_app(make_settings(database_url, db_request_deadline_seconds=0.5))
     started = time.monotonic()
     with pytest.raises(DatabaseUnavailable):
-        asyncio.run(app.state.db.orm_unit(lambda _session: time.sleep(2)))
+        asyncio.run(app.state.services.db.orm_unit(lambda _session: time.sleep(2)))
     assert time.monotonic() - started < 1.5
-    app.state.db.dispose()
+    app.state.services.db.dispose()

@@ -64,13 +64,13 @@ def make_client(database_url: str, jwks_server: JwksServer) -> MakeClient:
     def _make(**overrides: Any) -> Iterator[TestClient]:
         settings = make_settings(database_url, **{"jwt_jwks_url": jwks_server.url, **overrides})
         app = create_app(settings)
-        with app.state.db.engine.begin() as connection:
+        with app.state.services.db.engine.begin() as connection:
             connection.execute(text("DELETE FROM tasks"))
             connection.execute(text("DELETE FROM users"))
         try:
             with TestClient(app, raise_server_exceptions=False) as client:
                 yield client
         finally:
-            app.state.db.dispose()
+            app.state.services.db.dispose()
 
     return _make

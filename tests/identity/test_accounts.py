@@ -227,7 +227,7 @@ class TestBruteForce:
         other_worker = create_app(make_settings(database_url))
         with TestClient(other_worker) as other:
             assert_problem(sign_in(other), 429)
-        other_worker.state.db.dispose()
+        other_worker.state.services.db.dispose()
 
     def test_sign_up_is_limited_per_client(
         self, client: TestClient, database_url: str, engine: Engine
@@ -239,7 +239,7 @@ class TestBruteForce:
             limited = sign_up(limited_client, email="c@example.com")
             assert_problem(limited, 429)
             assert int(limited.headers["retry-after"]) > 0
-        app.state.db.dispose()
+        app.state.services.db.dispose()
         assert count_rows(engine, "credentials", "email = 'c@example.com'") == 0
 
 

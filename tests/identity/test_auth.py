@@ -88,7 +88,7 @@ BAD_TOKENS = {
 def test_invalid_tokens_are_401_invalid_token(client: TestClient, token: str) -> None:
     response = client.get("/api/alice/tasks", headers=bearer(token))
     assert assert_invalid_token(response)
-    assert count_rows(client.app.state.db.engine, "users") == 0
+    assert count_rows(client.app.state.services.db.engine, "users") == 0
 
 
 def test_expired_token_says_so(client: TestClient) -> None:
@@ -161,7 +161,7 @@ def test_issuer_and_audience_are_checked_when_configured(database_url: str) -> N
         ):
             response = client.get("/api/alice/tasks", headers=auth("alice", **claims))
             assert_problem(response, 401)
-    app.state.db.dispose()
+    app.state.services.db.dispose()
 
 
 def test_audience_claim_is_ignored_when_not_configured(client: TestClient) -> None:

@@ -132,7 +132,7 @@ def test_ended_windows_and_expired_devices_are_purged(
         )
         connection.execute(text("UPDATE device_tokens SET expires_at = :at"), {"at": long_ago})
     assert count_rows(engine, "rate_limits", "key = 'signin:client:192.0.2.1'") == 1
-    purged = client.portal.call(app.state.accounts.purge_expired)  # type: ignore[union-attr]
+    purged = client.portal.call(app.state.services.accounts.purge_expired)  # type: ignore[union-attr]
     assert purged >= 2
     assert count_rows(engine, "rate_limits", "key = 'signin:client:192.0.2.1'") == 0
     assert count_rows(engine, "device_tokens") == 0

@@ -49,7 +49,7 @@ def test_valid_rs256_and_es256_tokens_are_accepted(
     response = get_tasks(client, jwks_token(key, email="ada@example.com", name="Ada"))
     assert response.status_code == 200, response.text
     assert response.json()["items"] == []
-    with client.app.state.db.engine.connect() as connection:
+    with client.app.state.services.db.engine.connect() as connection:
         row = connection.execute(text("SELECT id, email FROM users")).one()
     assert tuple(row) == ("alice", "ada@example.com")
 
@@ -119,7 +119,7 @@ def test_wrong_key_with_a_known_kid_is_rejected(client: TestClient, keys: Keys) 
     for impostor in (keys.rsa_impostor, keys.ec_impostor):
         detail = assert_invalid_token(get_tasks(client, jwks_token(impostor)))
         assert "signature" in detail
-    assert count_rows(client.app.state.db.engine, "users") == 0
+    assert count_rows(client.app.state.services.db.engine, "users") == 0
 
 
 def test_tampered_payload_is_rejected(client: TestClient, keys: Keys) -> None:
@@ -366,4 +366,4 @@ def test_without_jwks_url_only_hs256_is_accepted(database_url: str, keys: Keys) 
         assert "set JWT_JWKS_URL" in detail
         assert "HS256" in detail
         assert get_tasks(client, jwks_token(keys.ec)).status_code == 401
-    app.state.db.dispose()
+    app.state.services.db.dispose()

@@ -130,7 +130,7 @@ def test_without_jwks_url_an_asymmetric_token_says_to_set_it(
         detail = assert_invalid_token(get_tasks(client, jwks_token(key)))
         assert f"signed with {alg}" in detail
         assert "set JWT_JWKS_URL" in detail
-    app.state.db.dispose()
+    app.state.services.db.dispose()
 
 
 def test_a_slow_jwks_server_holds_no_request_past_the_deadline(

@@ -20,11 +20,11 @@ BASE_URL = "http://localhost:3000"
 
 @pytest.fixture
 def strict(database_url: str) -> Iterator[TestClient]:
-    """An API configured with JWT_ISSUER and JWT_AUDIENCE, as the README advises."""
+    """An API configured with JWT_ISSUER and JWT_AUDIENCE, as docs/frontends.md advises."""
     app = create_app(make_settings(database_url, jwt_issuer=BASE_URL, jwt_audience=BASE_URL))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
-    app.state.db.dispose()
+    app.state.services.db.dispose()
 
 
 def refusal(client: TestClient, token: str) -> str:

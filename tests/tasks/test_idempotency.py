@@ -403,7 +403,7 @@ def test_a_quota_409_keeps_no_key(client: TestClient, engine: Engine, database_u
         assert_typed_problem(full, 409, "urn:task-api:problem:quota-exceeded")
         assert "retry-after" not in full.headers
         assert count_rows(engine, "idempotency_keys") == 0
-    app.state.db.dispose()
+    app.state.services.db.dispose()
 
 
 # --- bounded storage -------------------------------------------------------------------------
@@ -440,7 +440,7 @@ def test_a_user_keeps_a_bounded_number_of_answers(
         set_key_times(engine, expires_at=utcnow() - timedelta(seconds=1))
         later = small.post("/api/alice/tasks", json={"title": "4"}, headers=keyed(new_key()))
         assert later.status_code == 201
-    app.state.db.dispose()
+    app.state.services.db.dispose()
 
 
 def test_writes_that_change_nothing_keep_no_answer(
@@ -483,7 +483,7 @@ def test_expired_keys_are_new_again_and_purged(
     assert again.json()["id"] != first.json()["id"]
     assert count_rows(engine, "tasks") == 3
     set_key_times(engine, key, expires_at=past)
-    purged = client.portal.call(app.state.purges.run)  # type: ignore[union-attr]
+    purged = client.portal.call(app.state.services.purges.run)  # type: ignore[union-attr]
     assert purged["idempotency keys"] == 1
     assert count_rows(engine, "idempotency_keys", "key = :k", k=key) == 0
     assert count_rows(engine, "idempotency_keys", "key = :k", k=other_key) == 1

@@ -19,7 +19,7 @@ def small(client: TestClient, database_url: str) -> Iterator[TestClient]:
     app = create_app(make_settings(database_url, max_tasks_per_user=3, max_tags_per_user=4))
     with TestClient(app, raise_server_exceptions=False) as small_client:
         yield small_client
-    app.state.db.dispose()
+    app.state.services.db.dispose()
 
 
 def _create(client: TestClient, title: str, **fields: object) -> dict[str, object]:
