@@ -182,10 +182,15 @@ def _describe(body: dict[str, Any]) -> str:
 
 
 def _failure(tool: Tool, status: int, problem: dict[str, Any]) -> str:
+    """One line for the model: each bad argument by its tool name (the problem's `detail`
+    names them as the HTTP API does, so it is left out then), else the detail."""
     phrase = problem.get("title") or HTTPStatus(status).phrase
-    text = f"{tool.name} failed: {status} {phrase}. {problem.get('detail', '')}".rstrip()
-    for item in problem.get("errors") or []:
+    text = f"{tool.name} failed: {status} {phrase}."
+    errors = problem.get("errors") or []
+    for item in errors:
         text += f" {_argument_named(tool, item)}: {item.get('message')}."
+    if not errors and problem.get("detail"):
+        text += f" {problem['detail']}"
     return text
 
 

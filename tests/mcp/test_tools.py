@@ -241,7 +241,7 @@ def test_a_problem_is_a_tool_error_naming_the_argument() -> None:
         "type": "about:blank",
         "title": "Unprocessable Content",
         "status": 422,
-        "detail": "The request has 1 invalid input.",
+        "detail": "Idempotency-Key: too long",
         "errors": [{"location": "header", "pointer": "/Idempotency-Key", "message": "too long"}],
     }
     answer = ApiAnswer(422, "application/problem+json", json.dumps(problem).encode(), False)
@@ -249,11 +249,21 @@ def test_a_problem_is_a_tool_error_naming_the_argument() -> None:
     assert result.is_error
     assert result.structured_content == problem
     summary, details = (block.text for block in result.content)  # type: ignore[union-attr]
-    assert summary == (
-        "add_task failed: 422 Unprocessable Content. The request has 1 invalid input."
-        " `idempotency_key`: too long."
-    )
+    # The argument by the tool's own name (the detail names the HTTP header).
+    assert summary == "add_task failed: 422 Unprocessable Content. `idempotency_key`: too long."
     assert json.loads(details) == problem
+
+
+def test_a_problem_without_errors_is_summed_up_by_its_detail() -> None:
+    problem = {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "Task 7 does not exist.",
+    }
+    answer = ApiAnswer(404, "application/problem+json", json.dumps(problem).encode(), False)
+    summary = result_for(TOOLS["get_task"], answer).content[0].text  # type: ignore[union-attr]
+    assert summary == "get_task failed: 404 Not Found. Task 7 does not exist."
 
 
 def test_a_replayed_answer_says_so() -> None:
