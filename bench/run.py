@@ -130,15 +130,17 @@ class ServerKind:
     # SQLAlchemy driver name to spell in DATABASE_URL (None: the URL as created, which our
     # normalise_url maps to psycopg2).
     driver: str | None = None
+    settings: tuple[tuple[str, str], ...] = ()  # environment of this variant's own
 
     def env(self, env: Mapping[str, str]) -> dict[str, str]:
+        env = {**env, **dict(self.settings)}
         if self.driver is None:
-            return dict(env)
+            return env
         url = make_url(env["DATABASE_URL"]).set(drivername=self.driver)
         return {**env, "DATABASE_URL": url.render_as_string(hide_password=False)}
 
 
-SERVERS = (
+STANDARD_SERVERS = (
     ServerKind(
         "ours",
         "backend.main:app",
@@ -164,6 +166,22 @@ SERVERS = (
         "bench.ceiling_app:app",
         "bench/ceiling_app.py: bare Starlette, raw psycopg2, stdlib json, no validation/auth",
     ),
+)
+# Variants measured on request, BENCH_EXTRA=no-timeout: ours without the per-transaction
+# statement timeout, for what SET LOCAL costs (it rides in the first statement's round trip).
+EXTRA_SERVERS = {
+    "no-timeout": ServerKind(
+        "ours (no statement timeout)",
+        "backend.main:app",
+        "ours with DB_STATEMENT_TIMEOUT_MS=0: no SET LOCAL in front of each transaction",
+        ours=True,
+        settings=(("DB_STATEMENT_TIMEOUT_MS", "0"),),
+    ),
+}
+SERVERS = STANDARD_SERVERS + tuple(
+    EXTRA_SERVERS[name.strip()]
+    for name in os.environ.get("BENCH_EXTRA", "").split(",")
+    if name.strip()
 )
 # The mix again, on ours with two worker processes behind one port (make serve's shape).
 OURS_TWO_WORKERS = ServerKind(
