@@ -402,7 +402,15 @@ def _guard(
     return _Guard(connections)
 
 
-class LimitedHttpToolsProtocol(HttpToolsProtocol):
+class _Limited:
+    """What both HTTP stacks' protocols do on top of uvicorn's: each connection reports to
+    its worker's _Connections (the header timer, the connection limit, the byte count).
+    A mixin before the uvicorn protocol class, whose methods it extends."""
+
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    cycle: Any
+
     def __init__(
         self,
         config: Any,
@@ -412,24 +420,24 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         *,
         limits: ConnectionLimits,
     ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
+        super().__init__(config, server_state, app_state, _loop)  # type: ignore[call-arg]  # the uvicorn protocol's
         self._guard = _guard(server_state, limits, self.loop)
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._guard.made(transport)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]  # the uvicorn protocol's
+        self._guard.made(cast(asyncio.Transport, transport))  # a socket's: a full Transport
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._guard.lost()
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # type: ignore[misc]
 
     def data_received(self, data: bytes) -> None:
         self._guard.data(len(data))
-        super().data_received(data)
+        super().data_received(data)  # type: ignore[misc]
         self._guard.settle(self._in_request())
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        super().on_response_complete()  # type: ignore[misc]
         if not self.transport.is_closing():
             self._guard.settle(self._in_request())
 
@@ -437,36 +445,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         return self.cycle is not None and not self.cycle.response_complete
 
 
-class LimitedH11Protocol(H11Protocol):
-    def __init__(
-        self,
-        config: Any,
-        server_state: ServerState,
-        app_state: dict[str, Any],
-        _loop: asyncio.AbstractEventLoop | None = None,
-        *,
-        limits: ConnectionLimits,
-    ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        self._guard = _guard(server_state, limits, self.loop)
+class LimitedHttpToolsProtocol(_Limited, HttpToolsProtocol):
+    pass
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._guard.made(transport)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._guard.lost()
-        super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        self._guard.data(len(data))
-        super().data_received(data)
-        self._guard.settle(self._in_request())
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing():
-            self._guard.settle(self._in_request())
-
-    def _in_request(self) -> bool:
-        return self.cycle is not None and not self.cycle.response_complete
+class LimitedH11Protocol(_Limited, H11Protocol):
+    pass

@@ -1,6 +1,7 @@
 """/api/{user_id}/tasks…: what each operation takes, in its signature (backend.http.endpoints
 parses it), handed to the task rules (backend.tasks) in one unit of work, and the answer."""
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated
 from urllib.parse import quote
@@ -151,13 +152,20 @@ async def _change(
 ) -> Response:
     """PUT and PATCH: the same change of a task, from a whole task or some fields."""
     quotas = owner.services.quotas
+    return await _changing(
+        request,
+        owner,
+        lambda c, user: changes.update_task(c, user, task_id, change, quotas, if_match),
+    )
 
-    def update(connection: Connection, user: UserCheck) -> Answer:
-        return _changed_answer(
-            changes.update_task(connection, user, task_id, change, quotas, if_match)
-        )
 
-    return await owner.services.writes.answer(request, owner.user_id, owner.write, update)
+async def _changing(
+    request: Request, owner: TaskOwner, change: Callable[[Connection, UserCheck], Changed]
+) -> Response:
+    """A change of one task (PUT, PATCH, complete), answered with the task after it."""
+    return await owner.services.writes.answer(
+        request, owner.user_id, owner.write, lambda c, user: _changed_answer(change(c, user))
+    )
 
 
 @endpoints.patch("/{task_id}/complete")
@@ -170,13 +178,11 @@ async def complete_task(
 ) -> Response:
     completed = None if body is None else body.completed  # no body: toggle
     quotas = owner.services.quotas
-
-    def complete(connection: Connection, user: UserCheck) -> Answer:
-        return _changed_answer(
-            changes.set_completion(connection, user, task_id, completed, quotas, if_match)
-        )
-
-    return await owner.services.writes.answer(request, owner.user_id, owner.write, complete)
+    return await _changing(
+        request,
+        owner,
+        lambda c, user: changes.set_completion(c, user, task_id, completed, quotas, if_match),
+    )
 
 
 @endpoints.delete("/{task_id}")

@@ -6,7 +6,6 @@ the pooler. `make test-deploy` (PgBouncer and nginx from Debian's packages; need
 TEST_DATABASE_URL)."""
 
 import os
-import random
 import threading
 import time
 import uuid
@@ -24,14 +23,15 @@ from backend.database.engine import normalise_url
 from tests.databases import fresh_database
 from tests.deploy.stack import Stack, available, pgbouncer, stack
 from tests.helpers import bearer
+from tests.identity.helpers import PASSWORD, client_at, sign_in, sign_up
 from tests.live_server import live_server
+from tests.tasks.sync_helpers import follow_under_writers
 
 pytestmark = pytest.mark.skipif(
     not (available() and os.environ.get("TEST_DATABASE_URL")),
     reason="needs pgbouncer and nginx (make deploy-tools) and TEST_DATABASE_URL",
 )
 
-PASSWORD = "a long and unusual passphrase 42"
 PARALLEL = 10
 
 
@@ -42,12 +42,6 @@ def deployed() -> Iterator[Stack]:
         stack(url, USER_MAX_IN_FLIGHT="50", SIGNUP_MAX_PER_WINDOW="1000") as running,
     ):
         yield running
-
-
-def client(base_url: str, address: str = "127.0.0.1") -> httpx.Client:
-    """A client whose connections come from `address` (any of 127.0.0.0/8): another machine."""
-    transport = httpx.HTTPTransport(local_address=address)
-    return httpx.Client(base_url=base_url, transport=transport, timeout=30)
 
 
 def all_at_once(count: int, call: Callable[[int], httpx.Response]) -> list[httpx.Response]:
@@ -74,7 +68,7 @@ def sql(deployed: Stack, statement: str, **params: Any) -> Any:
 
 def test_the_balancer_spreads_requests_over_both_replicas(deployed: Stack) -> None:
     headers = bearer(deployed.replicas[0].token("spread"))
-    with client(deployed.balancer.url) as http:
+    with client_at(deployed.balancer.url) as http:
         answers = [http.get("/api/spread/tasks", headers=headers) for _ in range(6)]
     assert {response.status_code for response in answers} == {200}
     assert len({response.headers["x-upstream"] for response in answers}) == 2
@@ -82,7 +76,7 @@ def test_the_balancer_spreads_requests_over_both_replicas(deployed: Stack) -> No
 
 def test_idempotent_retries_split_across_replicas_create_once(deployed: Stack) -> None:
     headers = {**bearer(deployed.replicas[0].token("retry")), "Idempotency-Key": "order-1"}
-    clients = [client(deployed.balancer.url) for _ in range(PARALLEL)]
+    clients = [client_at(deployed.balancer.url) for _ in range(PARALLEL)]
     try:
         answers = all_at_once(
             PARALLEL,
@@ -139,98 +133,23 @@ def test_list_and_feed_cursors_made_on_one_replica_work_on_the_other(deployed: S
 def test_a_feed_follower_on_one_replica_ends_equal_to_the_list_under_writers_on_the_other(
     deployed: Stack,
 ) -> None:
-    writers_url, reader_url = (server.url for server in deployed.replicas)
+    writers, reader = (f"{server.url}/api/follower/tasks" for server in deployed.replicas)
     headers = bearer(deployed.replicas[0].token("follower"))
-    stop = threading.Event()
-    errors: list[str] = []
-
-    def writer(number: int) -> None:
-        rng = random.Random(number)  # noqa: S311  (test data, not secrets)
-        mine: list[int] = []
-        base = f"{writers_url}/api/follower/tasks"
-        with httpx.Client(timeout=30) as http:
-            while not stop.is_set():
-                action = rng.random()
-                if action < 0.5 or not mine:
-                    created = http.post(base, json={"title": f"w{number}"}, headers=headers)
-                    if created.status_code != 201:
-                        errors.append(created.text)
-                        continue
-                    mine.append(created.json()["id"])
-                elif action < 0.8:
-                    http.patch(
-                        f"{base}/{rng.choice(mine)}",
-                        json={"title": f"w{rng.random()}"},
-                        headers=headers,
-                    )
-                else:
-                    task = mine.pop(rng.randrange(len(mine)))
-                    if http.delete(f"{base}/{task}", headers=headers).status_code != 204:
-                        errors.append(f"delete {task}")
-
-    state: dict[int, dict[str, Any]] = {}
-    since: str | None = None
-
-    def follow(http: httpx.Client) -> bool:
-        nonlocal since
-        params = {"limit": 7} | ({"since": since} if since else {})
-        page = http.get(f"{reader_url}/api/follower/tasks/changes", params=params, headers=headers)
-        assert page.status_code == 200, page.text
-        for task in page.json()["changes"]:
-            state[task["id"]] = task
-        for gone in page.json()["deleted"]:
-            state.pop(gone["id"], None)
-        since = page.json()["cursor"]
-        return bool(page.json()["has_more"])
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
-    with httpx.Client(timeout=30) as http:
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 4
-        while time.monotonic() < deadline:
-            follow(http)
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=60)
-        while follow(http):
-            pass
-        listed: dict[int, dict[str, Any]] = {}
-        cursor: str | None = None
-        while True:
-            page = http.get(
-                f"{reader_url}/api/follower/tasks",
-                params={"limit": 100, "include_total": "false"}
-                | ({"cursor": cursor} if cursor else {}),
-                headers=headers,
-            ).json()
-            listed.update({task["id"]: task for task in page["items"]})
-            cursor = page["next_cursor"]
-            if cursor is None:
-                break
+    state, listed, errors = follow_under_writers(writers, reader, headers, writers=3)
     assert not errors, errors[:3]
     assert len(listed) > 3
     assert state == listed  # nothing missed, nothing resurrected, every task as it is now
 
 
-def sign_up(http: httpx.Client, email: str) -> dict[str, Any]:
-    response = http.post(
-        "/api/auth/sign-up", json={"email": email, "password": PASSWORD, "name": "Vic"}
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def sign_in(http: httpx.Client, email: str, password: str, **extra: str) -> httpx.Response:
-    return http.post("/api/auth/sign-in", json={"email": email, "password": password, **extra})
-
-
 def test_sign_in_limits_and_device_tokens_hold_across_replicas(deployed: Stack) -> None:
     one, other = (server.url for server in deployed.replicas)
     email = f"victim-{uuid.uuid4().hex[:8]}@example.com"
-    with client(one, "127.0.0.2") as victim_one, client(other, "127.0.0.2") as victim_other:
-        device = sign_up(victim_one, email)["device_token"]
-    with client(one, "127.0.0.3") as attacker_one, client(other, "127.0.0.3") as attacker_other:
+    with client_at(one, "127.0.0.2") as victim:
+        device = sign_up(victim, email)["device_token"]
+    with (
+        client_at(one, "127.0.0.3") as attacker_one,
+        client_at(other, "127.0.0.3") as attacker_other,
+    ):
         # The email's 5 failures, spread over both replicas: the 6th is refused on either.
         failures = [
             sign_in((attacker_one, attacker_other)[n % 2], email, f"wrong guess {n}").status_code
@@ -240,7 +159,7 @@ def test_sign_in_limits_and_device_tokens_hold_across_replicas(deployed: Stack) 
         assert sign_in(attacker_one, email, "wrong guess 5").status_code == 429
         assert sign_in(attacker_other, email, PASSWORD).status_code == 429  # even the right one
     # The victim's device token, issued by one replica, is honoured by the other.
-    with client(other, "127.0.0.2") as victim_other:
+    with client_at(other, "127.0.0.2") as victim_other:
         assert sign_in(victim_other, email, PASSWORD, device_token=device).status_code == 200
 
 
@@ -248,17 +167,17 @@ def test_clients_behind_the_balancer_are_told_apart_by_their_own_address(
     deployed: Stack,
 ) -> None:
     email = f"someone-{uuid.uuid4().hex[:8]}@example.com"
-    with client(deployed.balancer.url, "127.0.0.4") as http:
+    with client_at(deployed.balancer.url, "127.0.0.4") as http:
         sign_up(http, email)
     # 20 sign-in attempts per client address per minute (the default): a flood from one
     # machine, spread by the balancer over both replicas, is counted as one client…
-    with client(deployed.balancer.url, "127.0.0.5") as flood:
+    with client_at(deployed.balancer.url, "127.0.0.5") as flood:
         statuses = Counter(
             sign_in(flood, f"nobody{n}@example.com", "wrong guess").status_code for n in range(21)
         )
     assert statuses == Counter({401: 20, 429: 1}), statuses
     # …and another machine behind the same balancer is not refused with it.
-    with client(deployed.balancer.url, "127.0.0.6") as other:
+    with client_at(deployed.balancer.url, "127.0.0.6") as other:
         assert sign_in(other, email, PASSWORD).status_code == 200
     keys = {row[0] for row in sql(deployed, "SELECT key FROM rate_limits")}
     assert any(key.endswith(":127.0.0.5") for key in keys), keys

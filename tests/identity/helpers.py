@@ -1,11 +1,35 @@
-"""Helpers for the identity tests: hand-built token segments and the 401 of a token that
-cannot be accepted. Tokens and headers themselves: tests/helpers.py."""
+"""Helpers for the identity tests: hand-built token segments, the 401 of a token that
+cannot be accepted, and clients of own accounts on other "machines". Tokens and headers
+themselves: tests/helpers.py."""
 
 import base64
 import json
 from typing import Any
 
+import httpx
+
 from tests.helpers import assert_problem
+
+PASSWORD = "a long and unusual passphrase 42"
+
+
+def client_at(base_url: str, address: str = "127.0.0.1") -> httpx.Client:
+    """A client whose connections come from `address` (any of 127.0.0.0/8): another machine."""
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=base_url, transport=transport, timeout=30)
+
+
+def sign_up(client: httpx.Client, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = client.post(
+        "/api/auth/sign-up", json={"email": email, "password": password, "name": "Vic"}
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def sign_in(client: httpx.Client, email: str, password: str, **extra: str) -> httpx.Response:
+    return client.post("/api/auth/sign-in", json={"email": email, "password": password, **extra})
 
 
 def b64url(data: bytes) -> str:

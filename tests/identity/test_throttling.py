@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from tests.databases import fresh_database
+from tests.identity import helpers as identity_helpers
+from tests.identity.helpers import PASSWORD, sign_in, sign_up
 from tests.live_server import LiveServer, live_server
 
-PASSWORD = "a long and unusual passphrase 42"
 # Generous defaults for every limit a test does not look at.
 OPEN = {
     "SIGNIN_MAX_FAILURES": "1000",
@@ -47,21 +48,7 @@ def server_with(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveSe
 
 
 def client_at(server: LiveServer, address: str = "127.0.0.1") -> httpx.Client:
-    """A client whose connections come from `address` (any of 127.0.0.0/8): another machine."""
-    transport = httpx.HTTPTransport(local_address=address)
-    return httpx.Client(base_url=server.url, transport=transport, timeout=30)
-
-
-def sign_up(client: httpx.Client, email: str, password: str = PASSWORD) -> dict[str, Any]:
-    response = client.post(
-        "/api/auth/sign-up", json={"email": email, "password": password, "name": "Vic"}
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def sign_in(client: httpx.Client, email: str, password: str, **extra: str) -> httpx.Response:
-    return client.post("/api/auth/sign-in", json={"email": email, "password": password, **extra})
+    return identity_helpers.client_at(server.url, address)
 
 
 def all_at_once(count: int, call: Callable[[int], int]) -> Counter[int]:

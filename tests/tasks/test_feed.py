@@ -2,14 +2,10 @@
 as tombstones, cursors are opaque, bound to their user and expire with the retention; and
 under concurrent writers a reader following the feed ends with exactly GET /tasks."""
 
-import random
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -19,6 +15,7 @@ from backend.tasks import feed as feed_rules
 from tests.databases import fresh_database
 from tests.helpers import assert_problem, auth, bearer, replacement
 from tests.live_server import live_server
+from tests.tasks.sync_helpers import follow_under_writers
 
 FEED = "/api/alice/tasks/changes"
 
@@ -160,76 +157,8 @@ def server(database_url: str) -> Iterator[Any]:
 
 
 def test_a_reader_following_the_feed_ends_with_exactly_the_task_list(server: Any) -> None:
-    headers = bearer(server.token("carol"))
     base = f"{server.url}/api/carol/tasks"
-    stop = threading.Event()
-    errors: list[str] = []
-
-    def writer(number: int) -> None:
-        rng = random.Random(number)  # noqa: S311  (test data, not secrets)
-        mine: list[int] = []
-        with httpx.Client(timeout=30) as http:
-            while not stop.is_set():
-                action = rng.random()
-                if action < 0.45 or not mine:
-                    created = http.post(
-                        base, json={"title": f"w{number}", "tags": [f"t{number}"]}, headers=headers
-                    )
-                    if created.status_code != 201:
-                        errors.append(created.text)
-                        continue
-                    mine.append(created.json()["id"])
-                elif action < 0.75:
-                    task = rng.choice(mine)
-                    http.patch(
-                        f"{base}/{task}",
-                        json={"title": f"w{number} {rng.random()}"},
-                        headers=headers,
-                    )
-                elif action < 0.85:
-                    http.patch(f"{base}/{rng.choice(mine)}/complete", headers=headers)
-                else:
-                    task = mine.pop(rng.randrange(len(mine)))
-                    if http.delete(f"{base}/{task}", headers=headers).status_code != 204:
-                        errors.append(f"delete {task}")
-
-    state: dict[int, dict[str, Any]] = {}
-    cursor: str | None = None
-
-    def follow(http: httpx.Client) -> bool:
-        nonlocal cursor
-        params = {"limit": 7} | ({"since": cursor} if cursor else {})
-        page = http.get(f"{base}/changes", params=params, headers=headers).json()
-        for task in page["changes"]:
-            state[task["id"]] = task
-        for gone in page["deleted"]:
-            state.pop(gone["id"], None)
-        cursor = page["cursor"]
-        return bool(page["has_more"])
-
-    writers = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    with httpx.Client(timeout=30) as http:
-        for thread in writers:
-            thread.start()
-        deadline = time.monotonic() + 4
-        while time.monotonic() < deadline:
-            follow(http)
-        stop.set()
-        for thread in writers:
-            thread.join(timeout=60)
-        while follow(http):  # catch up with the last writes
-            pass
-        listed: dict[int, dict[str, Any]] = {}
-        page_cursor = None
-        while True:
-            params = {"limit": 100, "include_total": "false"} | (
-                {"cursor": page_cursor} if page_cursor else {}
-            )
-            page = http.get(base, params=params, headers=headers).json()
-            listed.update({task["id"]: task for task in page["items"]})
-            page_cursor = page["next_cursor"]
-            if page_cursor is None:
-                break
+    state, listed, errors = follow_under_writers(base, base, bearer(server.token("carol")))
     assert not errors, errors[:3]
     assert len(listed) > 5
     assert state == listed  # nothing missed, nothing resurrected, every task as it is now
