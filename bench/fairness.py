@@ -21,12 +21,15 @@ BENCH_FAIRNESS_IDLE (10) seconds alone, then for BENCH_FAIRNESS_ATTACK (20) seco
 Prints idle vs under-attack p50/p95 of the ordinary user, their errors and the attackers'
 outcomes by status (reports/bench-fairness.md). Target: p50 under attack <= 2x idle and no
 error for the ordinary user, in every row. BENCH_FAIRNESS_MODES picks modes ("one worker",
-"2 replicas"; comma-separated: one,replicas).
+"2 replicas", and "one worker, SQLite": the same data copied into a SQLite file;
+comma-separated: one,replicas,sqlite; the default is one,replicas).
 """
 
 import contextlib
+import json
 import os
 import secrets
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -192,7 +195,53 @@ def replicas(url: str, _workdir: Path) -> Iterator[tuple[int, str]]:
         yield port, running.secret
 
 
-MODES = {"one": ("one worker", one_worker), "replicas": ("2 replicas", replicas)}
+# The tables the API reads, copied into SQLite in this order (parents first).
+SQLITE_TABLES = ("users", "tags", "tasks", "task_tags")
+
+
+@contextlib.contextmanager
+def sqlite_worker(url: str, workdir: Path) -> Iterator[tuple[int, str]]:
+    """One worker on SQLite: the same data, copied from PostgreSQL into a migrated file."""
+    sqlite_url = f"sqlite:///{workdir}/fairness.db"
+    data.migrate(sqlite_url)
+    with (
+        contextlib.closing(psycopg2.connect(url)) as source,
+        contextlib.closing(sqlite3.connect(f"{workdir}/fairness.db")) as target,
+    ):
+        for table in SQLITE_TABLES:
+            with source.cursor(name=f"copy_{table}") as rows:  # server-side: not all in memory
+                rows.itersize = 20_000
+                rows.execute(f"SELECT * FROM {table}")  # noqa: S608  (fixed names)
+                first = rows.fetchmany(1)
+                if not first:
+                    continue
+                marks = ",".join("?" * len(first[0]))
+                insert = f"INSERT INTO {table} VALUES ({marks})"  # noqa: S608
+                target.executemany(insert, [_sqlite_row(row) for row in first])
+                while batch := rows.fetchmany(20_000):
+                    target.executemany(insert, [_sqlite_row(row) for row in batch])
+            target.commit()
+    with one_worker(sqlite_url, workdir) as served:
+        yield served
+
+
+def _sqlite_row(row: tuple[object, ...]) -> tuple[object, ...]:
+    """PostgreSQL's values as the API stores them in SQLite (JSON as text, UTC naive)."""
+    return tuple(
+        json.dumps(value)
+        if isinstance(value, list)
+        else value.astimezone(UTC).replace(tzinfo=None)
+        if isinstance(value, datetime)
+        else value
+        for value in row
+    )
+
+
+MODES = {
+    "one": ("one worker", one_worker),
+    "replicas": ("2 replicas", replicas),
+    "sqlite": ("one worker, SQLite", sqlite_worker),
+}
 
 
 def main() -> int:
