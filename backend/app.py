@@ -59,6 +59,10 @@ def create_app(settings: Settings | None = None, spec: Spec | None = None) -> Fa
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        # FastAPI's native OpenTelemetry asks the global providers on every request whether
+        # it is on (a fortieth of a list request's CPU); the API's own metrics and log lines
+        # (http/observability.py) are its telemetry.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
     serve_contract_and_docs(app, spec)

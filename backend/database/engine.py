@@ -1,6 +1,9 @@
 """The engine: URLs, the connection pool, per-transaction settings, SQLite's pragmas."""
 
 import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +70,28 @@ def create_db_engine(settings: Settings) -> Engine:
     if settings.db_statement_timeout_ms:
         per_transaction_timeout(engine, settings.db_statement_timeout_ms)
     return engine
+
+
+@contextmanager
+def autocommitting(connection: Connection) -> Iterator[None]:
+    """The connection's driver commits every statement by itself until the block ends (no
+    transaction is open at either end): psycopg2's and psycopg 3's `autocommit`, sqlite3's
+    isolation_level None."""
+    driver = connection.connection.dbapi_connection
+    if isinstance(driver, sqlite3.Connection):
+        level = driver.isolation_level
+        driver.isolation_level = None
+        try:
+            yield
+        finally:
+            driver.isolation_level = level
+        return
+    driver.autocommit = True  # type: ignore[union-attr]  # psycopg2 / psycopg 3
+    try:
+        yield
+    finally:
+        if not driver.closed:  # type: ignore[union-attr]  # (a broken one is discarded)
+            driver.autocommit = False  # type: ignore[union-attr]
 
 
 def per_transaction_timeout(engine: Engine, milliseconds: int) -> None:

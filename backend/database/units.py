@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, exc, text
 from sqlmodel import Session
 
 from backend.database.admission import Admission, Ticket
+from backend.database.engine import autocommitting
 from backend.database.errors import (
     STALE_ATTEMPTS,
     Busy,
@@ -56,9 +57,6 @@ class Database:
         self, engine: Engine, admission: Admission, deadline_seconds: float | None = None
     ) -> None:
         self.engine = engine
-        # The same pool, its connections in autocommit for read-only units: no BEGIN and no
-        # COMMIT round trips around what is often a single statement.
-        self._reading = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.admission = admission
         self.deadline_seconds = deadline_seconds
         # As many threads as connections may be in use: a unit never waits for a thread.
@@ -81,7 +79,11 @@ class Database:
         raise Busy()
 
     def _read_unit(self, work: Callable[[Connection], T], running: _Running) -> T:
-        with self._reading.connect() as connection:
+        # The driver's own autocommit for the unit: no BEGIN and no COMMIT round trips
+        # around what is often a single statement. Not SQLAlchemy's AUTOCOMMIT isolation
+        # level: it resets the connection's isolation with a round trip of its own at every
+        # checkin, as many as the statement itself.
+        with self.engine.connect() as connection, autocommitting(connection):
             running.connection = connection.connection.dbapi_connection
             try:
                 return work(connection)
