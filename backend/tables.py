@@ -46,6 +46,14 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        # The API's PostgreSQL transactions run in time zone UTC (backend.database.engine):
+        # the driver's timestamps are UTC as they come, so no call per value (4 per task
+        # row; a twentieth of a long page's CPU). SQLite's need their UTC put back.
+        if dialect.name == "postgresql":
+            return None
+        return super().result_processor(dialect, coltype)
+
 
 # BIGINT ids on PostgreSQL; SQLite only auto-increments a column spelled INTEGER PRIMARY KEY.
 IdType = BigInteger().with_variant(Integer(), "sqlite")

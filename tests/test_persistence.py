@@ -55,6 +55,27 @@ def test_timestamps_are_stored_and_returned_in_utc(client: TestClient) -> None:
     assert task["created_at"].endswith("Z")
 
 
+def test_timestamps_are_utc_whatever_the_servers_time_zone(database_url: str) -> None:
+    """PostgreSQL hands timestamps back in the session's time zone; every transaction of the
+    API sets UTC for itself (SET LOCAL, pooler-safe), so no server default shows through."""
+    if is_sqlite(database_url):
+        pytest.skip("a PostgreSQL session setting: runs with TEST_DATABASE_URL")
+    with fresh_database("tasks_zone") as url:
+        name = make_url(normalise_url(url)).database
+        admin = create_engine(normalise_url(url), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f"ALTER DATABASE \"{name}\" SET timezone = 'Asia/Kolkata'"))
+        admin.dispose()
+        app = create_app(make_settings(url))
+        with TestClient(app) as own:
+            task = own.post("/api/zoe/tasks", json={"title": "x"}, headers=auth("zoe")).json()
+            listed = own.get("/api/zoe/tasks", headers=auth("zoe")).json()["items"][0]
+            fetched = own.get(f"/api/zoe/tasks/{task['id']}", headers=auth("zoe")).json()
+        for answer in (task, listed, fetched):
+            assert answer["created_at"].endswith("Z"), answer
+            assert answer["created_at"] == task["created_at"]
+
+
 def test_unreachable_database_is_a_quick_503() -> None:
     # Nothing listens on port 1: connection refused, immediately.
     settings = make_settings("postgresql://postgres@127.0.0.1:1/none", db_pool_timeout=2)

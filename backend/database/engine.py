@@ -67,8 +67,7 @@ def create_db_engine(settings: Settings) -> Engine:
             **({"prepare_threshold": None} if url.get_driver_name() == "psycopg" else {}),
         },
     )
-    if settings.db_statement_timeout_ms:
-        per_transaction_timeout(engine, settings.db_statement_timeout_ms)
+    per_transaction_settings(engine, settings.db_statement_timeout_ms)
     return engine
 
 
@@ -76,8 +75,13 @@ def create_db_engine(settings: Settings) -> Engine:
 def autocommitting(connection: Connection) -> Iterator[None]:
     """The connection's driver commits every statement by itself until the block ends (no
     transaction is open at either end): psycopg2's and psycopg 3's `autocommit`, sqlite3's
-    isolation_level None."""
+    isolation_level None. Not on psycopg 3: its per-transaction settings are a statement
+    of their own (per_transaction_settings), which autocommit would end before the next
+    one ran, so its reads stay in a transaction (one more round trip, the timeout kept)."""
     driver = connection.connection.dbapi_connection
+    if connection.dialect.driver == "psycopg":
+        yield
+        return
     if isinstance(driver, sqlite3.Connection):
         level = driver.isolation_level
         driver.isolation_level = None
@@ -94,25 +98,29 @@ def autocommitting(connection: Connection) -> Iterator[None]:
             driver.autocommit = False  # type: ignore[union-attr]
 
 
-def per_transaction_timeout(engine: Engine, milliseconds: int) -> None:
-    """statement_timeout for every transaction, as `SET LOCAL`: it ends with the transaction,
-    so nothing is left on a server connection that a pooler hands to someone else next.
+def per_transaction_settings(engine: Engine, statement_timeout_ms: int) -> None:
+    """The settings every transaction runs with, as `SET LOCAL`: they end with the
+    transaction, so nothing is left on a server connection that a pooler hands to someone
+    else next. The time zone UTC: timestamps come back in UTC as the driver builds them,
+    with no conversion per value (backend.tables.UTCDateTime); statement_timeout (0: none).
 
     psycopg2 sends a statement and its parameters as one text (client-side binding), and
     PostgreSQL runs a text of several statements in one round trip, inside the transaction
-    (or, in autocommit, as one implicit transaction): the SET LOCAL rides in front of the
+    (or, in autocommit, as one implicit transaction): the SET LOCALs ride in front of the
     first statement of each transaction at no extra round trip. Drivers that bind on the
-    server (psycopg 3) cannot send two statements with parameters; they get it as a
-    statement of its own."""
-    setting = f"SET LOCAL statement_timeout = {int(milliseconds)}"
+    server (psycopg 3) cannot send two statements with parameters; they get them as a
+    statement of their own."""
+    setting = "SET LOCAL timezone = 'UTC'"
+    if statement_timeout_ms:
+        setting += f"; SET LOCAL statement_timeout = {int(statement_timeout_ms)}"
     inline = engine.dialect.driver == "psycopg2"
 
     @event.listens_for(engine, "begin")
     def _pending(connection: Connection) -> None:
-        connection.info[_TIMEOUT_PENDING] = True
+        connection.info[_SETTINGS_PENDING] = True
 
     @event.listens_for(engine, "before_cursor_execute", retval=True)
-    def _with_timeout(
+    def _with_settings(
         connection: Connection,
         cursor: Any,
         statement: str,
@@ -120,7 +128,7 @@ def per_transaction_timeout(engine: Engine, milliseconds: int) -> None:
         _context: object,
         executemany: bool,
     ) -> tuple[str, Any]:
-        if not (connection.info.pop(_TIMEOUT_PENDING, False) or cursor.connection.autocommit):
+        if not (connection.info.pop(_SETTINGS_PENDING, False) or cursor.connection.autocommit):
             return statement, parameters
         if inline and not executemany:
             return f"{setting}; {statement}", parameters
@@ -128,7 +136,7 @@ def per_transaction_timeout(engine: Engine, milliseconds: int) -> None:
         return statement, parameters
 
 
-_TIMEOUT_PENDING = "statement_timeout_pending"
+_SETTINGS_PENDING = "transaction_settings_pending"
 
 
 def _create_private_file(path: Path) -> None:

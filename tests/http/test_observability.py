@@ -8,10 +8,10 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 from pythonjsonlogger.json import JsonFormatter
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from backend.app import create_app
-from backend.database.engine import is_sqlite
+from backend.database.engine import is_sqlite, normalise_url
 from backend.database.errors import DatabaseUnavailable, QueryTimeout
 from tests.helpers import assert_problem, auth, bearer, make_settings, token_for
 
@@ -112,14 +112,24 @@ def test_metrics_when_enabled(database_url: str) -> None:
     assert "/metrics" not in app.openapi()["paths"]
 
 
-def test_statement_timeout_bounds_every_query(database_url: str) -> None:
+@pytest.mark.parametrize("read_only", [False, True])
+@pytest.mark.parametrize("driver", ["psycopg2", "psycopg"])
+def test_statement_timeout_bounds_every_query(
+    database_url: str, driver: str, read_only: bool
+) -> None:
+    """On both drivers: psycopg 3 cannot send the SET LOCAL in front of the statement, so
+    its reads must not run in autocommit, where the setting would end before the query."""
     if is_sqlite(database_url):
         pytest.skip("a statement timeout is a PostgreSQL setting: runs with TEST_DATABASE_URL")
-    app = create_app(make_settings(database_url, db_statement_timeout_ms=300))
+    url = make_url(normalise_url(database_url)).set(drivername=f"postgresql+{driver}")
+    settings = make_settings(url.render_as_string(hide_password=False), db_statement_timeout_ms=300)
+    app = create_app(settings)
     started = time.monotonic()
     with pytest.raises(QueryTimeout) as timeout:
         asyncio.run(
-            app.state.services.db.core_unit(lambda c: c.execute(text("SELECT pg_sleep(5)")))
+            app.state.services.db.core_unit(
+                lambda c: c.execute(text("SELECT pg_sleep(5)")), read_only=read_only
+            )
         )
     assert time.monotonic() - started < 2
     # Its own problem type, apart from "database unavailable": the request asked too much.
