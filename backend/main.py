@@ -18,4 +18,9 @@ def _app_or_exit() -> FastAPI:
         raise SystemExit(1) from None
 
 
+# Units of work run on threads (backend.database.units) beside the event loop that serves
+# every request; a thread building a long page holds the GIL for up to the switch interval
+# each time the loop asks for it (5 ms by default): at 1 ms, one account's flood of long
+# pages no longer multiplies everyone else's latency.
+sys.setswitchinterval(0.001)
 app = _app_or_exit()

@@ -11,9 +11,15 @@ Admission runs in two steps before a unit of work may take one of the worker's `
    before users who already hold connections, however many accounts they spread over.
    Heavy units (a search, a long page: the route says so; or any unit of a user whose
    recent units stood out as slow, see RecentCosts) also need a place in a narrower lane
-   of `heavy_slots`, so expensive work never holds every connection: the rest stay free
-   for cheap requests. Heavy units are not served last, only fewer at once: a unit that
-   is merely unlucky once is never starved by a stream of cheap ones.
+   of `heavy_slots`, one per user at a time, so expensive work never holds every
+   connection: the rest stay free for cheap requests. Heavy units are not served last,
+   only fewer at once: a unit that is merely unlucky once is never starved by a stream of
+   cheap ones. A user's heavy unit also rests after their previous one ended, twice as
+   long as that one ran (HeavyPacing): one account keeps a thread busy a third of the
+   time at most. Its thread holds the interpreter lock for much of that time (reading
+   rows, building JSON), and every other request of the worker needs that lock too
+   (a 16-connection flood of 500-change feed pages: others' p50 2.7 times idle at half
+   the time, 1.2 to 1.4 times at a third; bench/fairness.py).
 
 A unit gives its slot back when its thread really ends, not when its request gave up
 (backend.database.units): a query past its deadline still occupies a connection until it stops.
@@ -120,6 +126,32 @@ class RecentCosts:
         self._overall = overall + self.OVERALL_WEIGHT * (seconds - overall)
 
 
+class HeavyPacing:
+    """When each user's next heavy unit may start: REST times as long after their previous
+    one ended as that one ran. Bounded: the least recently paced users are forgotten first (a user
+    forgotten early only gets one unit without a rest)."""
+
+    REST = 2.0
+    SIZE = 10_000
+
+    def __init__(self) -> None:
+        self._not_before: OrderedDict[str, float] = OrderedDict()
+
+    def rest(self, user_id: str, now: float) -> float:
+        """Seconds the user's next heavy unit waits before it may start (0: none)."""
+        wait = self._not_before.get(user_id, now) - now
+        if wait <= 0:
+            self._not_before.pop(user_id, None)
+            return 0.0
+        return wait
+
+    def ran(self, user_id: str, started: float, ended: float) -> None:
+        self._not_before.pop(user_id, None)
+        self._not_before[user_id] = ended + self.REST * (ended - started)
+        if len(self._not_before) > self.SIZE:
+            self._not_before.popitem(last=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Ticket:
     """A unit's admission: give it back with Admission.leave() when its thread has ended."""
@@ -156,9 +188,11 @@ class Admission:
         self.slots = slots
         self.shares = UserShares(max_in_flight, wait_seconds)
         self.costs = RecentCosts(heavy_unit_seconds)
+        self.pacing = HeavyPacing()
         self._free = slots
         self._heavy_free = max(1, min(heavy_slots, slots))
         self._running: dict[str, int] = {}  # user id -> their units holding a slot
+        self._running_heavy: set[str] = set()  # users with a heavy unit holding a slot
         self._waiting: list[_Waiter] = []
         self._order = itertools.count()
 
@@ -170,11 +204,14 @@ class Admission:
         loop's time; then TimeoutError)."""
         share = None if user_id is None else await self.shares.acquire(user_id)
         lane = heavy or (user_id is not None and self.costs.is_heavy(user_id))
-        if self._free and not self._waiting and (self._heavy_free or not lane):
+        rest = 0.0 if user_id is None or not lane else self.pacing.rest(user_id, time.monotonic())
+        if not rest and self._free and not self._waiting and self._fits(user_id, lane):
             self._take(user_id, lane)  # nobody waits and there is room: no queueing at all
         else:
             try:
                 async with asyncio.timeout_at(deadline):
+                    if rest:
+                        await asyncio.sleep(rest)
                     await self._slot(user_id, lane)
             except BaseException:
                 if share is not None and user_id is not None:
@@ -184,10 +221,12 @@ class Admission:
 
     def leave(self, ticket: Ticket) -> None:
         """The unit's thread has ended: its slot, lane place and share go to the next."""
-        user_id = ticket.user_id
+        user_id, ended = ticket.user_id, time.monotonic()
         if user_id is not None:
             if not ticket.declared:
-                self.costs.record(user_id, time.monotonic() - ticket.started)
+                self.costs.record(user_id, ended - ticket.started)
+            if ticket.heavy:
+                self.pacing.ran(user_id, ticket.started, ended)
             if ticket.share is not None:
                 self.shares.release(user_id, ticket.share)
         self._give_back(user_id, ticket.heavy)
@@ -208,7 +247,7 @@ class Admission:
     def _grant(self) -> None:
         """Free slots to the waiting units whose users have the fewest running."""
         while self._free and self._waiting:
-            eligible = [w for w in self._waiting if self._heavy_free or not w.heavy]
+            eligible = [w for w in self._waiting if self._fits(w.user_id, w.heavy)]
             if not eligible:
                 return
             chosen = min(eligible, key=self._priority)
@@ -216,10 +255,20 @@ class Admission:
             self._take(chosen.user_id, chosen.heavy)
             chosen.granted.set_result(None)
 
+    def _fits(self, user_id: str | None, heavy: bool) -> bool:
+        """Cheap work fits any free slot; heavy work needs a free place in the lane, and
+        one heavy unit per user at a time: a flood of long pages from one account costs
+        the worker one thread's CPU, whatever its share."""
+        if not heavy:
+            return True
+        return bool(self._heavy_free) and user_id not in self._running_heavy
+
     def _take(self, user_id: str | None, heavy: bool) -> None:
         self._free -= 1
         if heavy:
             self._heavy_free -= 1
+            if user_id is not None:
+                self._running_heavy.add(user_id)
         if user_id is not None:
             self._running[user_id] = self._running.get(user_id, 0) + 1
 
@@ -231,6 +280,8 @@ class Admission:
         self._free += 1
         if heavy:
             self._heavy_free += 1
+            if user_id is not None:
+                self._running_heavy.discard(user_id)
         if user_id is not None:
             left = self._running.get(user_id, 0) - 1
             if left > 0:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Connection, text
 
 from backend.app import create_app
-from backend.database.admission import Admission, RecentCosts, TooManyInFlight
+from backend.database.admission import Admission, HeavyPacing, RecentCosts, TooManyInFlight
 from backend.database.engine import is_sqlite
 from backend.database.errors import DatabaseUnavailable
 from backend.database.units import Database
@@ -70,6 +70,25 @@ def test_heavy_units_never_hold_more_than_their_lane() -> None:
         return gate.slots, blocked
 
     assert run(scenario()) == (3, True)
+
+
+def test_one_user_runs_one_heavy_unit_at_a_time() -> None:
+    """Two places in the lane: a second heavy unit of the same user waits, another user's
+    takes the place (a flood of long pages costs the worker one thread at most)."""
+
+    async def scenario() -> tuple[bool, bool]:
+        gate = admission(slots=4, heavy_slots=2, per_user=2)
+        first = await gate.enter("flooder", heavy=True)
+        second = asyncio.create_task(gate.enter("flooder", heavy=True))
+        other = asyncio.create_task(gate.enter("someone", heavy=True))
+        await asyncio.sleep(0.05)
+        waited, passed = not second.done(), other.done()
+        gate.leave(first)
+        gate.leave(await second)
+        gate.leave(await other)
+        return waited, passed
+
+    assert run(scenario()) == (True, True)
 
 
 def test_a_user_whose_units_stand_out_as_slow_is_heavy_until_they_are_fast_again() -> None:
@@ -255,3 +274,30 @@ def test_a_sqlite_query_past_its_deadline_is_stopped(database_url: str) -> None:
         assert run(scenario()) < 0.3
     finally:
         db.dispose()
+
+
+def test_heavy_pacing_rests_twice_as_long_as_the_previous_unit_ran() -> None:
+    pacing = HeavyPacing()
+    assert pacing.rest("flooder", now=10.0) == 0.0  # nothing ran yet
+    pacing.ran("flooder", started=10.0, ended=10.5)
+    assert pacing.rest("flooder", now=10.5) == pytest.approx(1.0)
+    assert pacing.rest("flooder", now=11.25) == pytest.approx(0.25)
+    assert pacing.rest("someone", now=10.5) == 0.0  # per user
+    assert pacing.rest("flooder", now=11.5) == 0.0  # rested: forgotten
+
+
+def test_a_users_heavy_units_rest_between_them_others_are_not_held() -> None:
+    async def scenario() -> tuple[float, float]:
+        gate = admission(slots=4, heavy_slots=2, per_user=2)
+        first = await gate.enter("flooder", heavy=True)
+        await asyncio.sleep(0.1)
+        gate.leave(first)  # ran 0.1 s: the next starts 0.2 s later
+        started = time.monotonic()
+        gate.leave(await gate.enter("someone", heavy=True))
+        other = time.monotonic() - started
+        gate.leave(await gate.enter("flooder", heavy=True))
+        return other, time.monotonic() - started
+
+    other, rested = run(scenario())
+    assert other < 0.05
+    assert 0.15 < rested < 0.5
