@@ -211,6 +211,7 @@ class Run:
     socket_errors: int
     statuses: dict[str, int]
     cpu_ms_per_request: float
+    db_cpu_ms_per_request: float
     host_busy_percent: float
     db_sessions_opened: int
 
@@ -227,6 +228,7 @@ class Summary:
     non_2xx: int
     socket_errors: int
     cpu_ms_per_request: float
+    db_cpu_ms_per_request: float
     host_busy_percent: float
     db_sessions_opened: float
     statuses: dict[str, int] = field(default_factory=dict)
@@ -246,6 +248,23 @@ def process_cpu_ticks(pid: int) -> int:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+
+
+def postgres_cpu_ticks() -> int:
+    """PostgreSQL's CPU on this machine, in clock ticks: every live postgres process's
+    utime + stime, plus what its exited ones used (their parent's cutime + cstime: the
+    backends of closed connections). Other databases' idle sessions add next to nothing."""
+    total = 0
+    for path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stat = path.read_text()
+        except OSError:  # ended while we looked
+            continue
+        if stat[stat.index("(") + 1 : stat.rindex(")")] != "postgres":
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += sum(int(value) for value in fields[11:15])  # fields 14-17 of proc(5)
+    return total
 
 
 def host_cpu() -> tuple[int, int]:
@@ -429,9 +448,9 @@ def measure(
 ) -> Run:
     sessions0 = sessions.read()
     busy0, total0 = host_cpu()
-    cpu0 = server.cpu_ticks()
+    cpu0, db_cpu0 = server.cpu_ticks(), postgres_cpu_ticks()
     result = run_wrk(server, case, seconds, data_file)
-    cpu1 = server.cpu_ticks()
+    cpu1, db_cpu1 = server.cpu_ticks(), postgres_cpu_ticks()
     busy1, total1 = host_cpu()
     time.sleep(1.2)  # let the backends flush their statistics
     sessions1 = sessions.read()
@@ -454,6 +473,7 @@ def measure(
         socket_errors=errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
         statuses=statuses,
         cpu_ms_per_request=(cpu1 - cpu0) * 1000 / CLOCK_TICKS / max(requests, 1),
+        db_cpu_ms_per_request=(db_cpu1 - db_cpu0) * 1000 / CLOCK_TICKS / max(requests, 1),
         host_busy_percent=100 * (busy1 - busy0) / max(total1 - total0, 1),
         db_sessions_opened=sessions1 - sessions0,
     )
@@ -535,6 +555,7 @@ def summarise(runs: Sequence[Run], case: str, server: str) -> Summary:
         non_2xx=sum(r.non_2xx for r in mine),
         socket_errors=sum(r.socket_errors for r in mine),
         cpu_ms_per_request=statistics.median(r.cpu_ms_per_request for r in mine),
+        db_cpu_ms_per_request=statistics.median(r.db_cpu_ms_per_request for r in mine),
         host_busy_percent=statistics.median(r.host_busy_percent for r in mine),
         db_sessions_opened=statistics.median(r.db_sessions_opened for r in mine),
         statuses=statuses,
@@ -628,14 +649,15 @@ def render(
     lines += [
         "",
         "Medians of the repeats (req/s range: min-max). CPU ms/req: the server process's"
-        " utime+stime over the run ÷ requests. Host CPU: all cores busy, server + PostgreSQL +"
-        " wrk. Non-2xx: summed over all repeats. New DB conns: connections the server opened"
-        " during one run (pg_stat_database.sessions: with more clients than pooled connections,"
-        " overflow connections are closed on return and opened again).",
+        " utime+stime over the run ÷ requests; DB CPU ms/req: PostgreSQL's processes' (the"
+        " ones of closed connections included), likewise. Host CPU: all cores busy, server +"
+        " PostgreSQL + wrk. Non-2xx: summed over all repeats. New DB conns: connections the"
+        " server opened during one run (pg_stat_database.sessions: with more clients than"
+        " pooled connections, overflow connections are closed on return and opened again).",
         "",
         "| case | server | req/s | req/s range | p50 ms | p99 ms | non-2xx | CPU ms/req |"
-        " host CPU | new DB conns | vs floor | vs ceiling |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        " DB CPU ms/req | host CPU | new DB conns | vs floor | vs ceiling |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for case in config.cases:
         floor, ceiling = summaries[(case, "floor")], summaries[(case, "ceiling")]
@@ -650,7 +672,8 @@ def render(
             lines.append(
                 f"| {CASE_LABELS[case] if name == names[0] else ''} | {name} | {s.rps:,.0f} |"
                 f" {s.rps_min:,.0f}-{s.rps_max:,.0f} | {s.p50_ms:.1f} | {s.p99_ms:.1f} | {errors} |"
-                f" {s.cpu_ms_per_request:.2f} | {s.host_busy_percent:.0f}% |"
+                f" {s.cpu_ms_per_request:.2f} | {s.db_cpu_ms_per_request:.2f} |"
+                f" {s.host_busy_percent:.0f}% |"
                 f" {s.db_sessions_opened:.0f} | {versus[0]} |"
                 f" {versus[1]} |"
             )
@@ -719,7 +742,8 @@ def print_run(number: int, total: int, run: Run) -> None:
     print(
         f"[{number:>2}/{total}] {run.case:<6} {run.server:<16} {run.rps:8,.0f} req/s"
         f"  p50 {run.p50_ms:6.1f} ms  p99 {run.p99_ms:6.1f} ms  non-2xx {run.non_2xx}"
-        f"  CPU {run.cpu_ms_per_request:.2f} ms/req  host {run.host_busy_percent:.0f}%"
+        f"  CPU {run.cpu_ms_per_request:.2f} ms/req  DB CPU {run.db_cpu_ms_per_request:.2f}"
+        f" ms/req  host {run.host_busy_percent:.0f}%"
         f"  new DB conns {run.db_sessions_opened}",
         flush=True,
     )
