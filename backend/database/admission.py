@@ -14,12 +14,13 @@ Admission runs in two steps before a unit of work may take one of the worker's `
    of `heavy_slots`, one per user at a time, so expensive work never holds every
    connection: the rest stay free for cheap requests. Heavy units are not served last,
    only fewer at once: a unit that is merely unlucky once is never starved by a stream of
-   cheap ones. A user's heavy unit also rests after their previous one ended, twice as
-   long as that one ran (HeavyPacing): one account keeps a thread busy a third of the
-   time at most. Its thread holds the interpreter lock for much of that time (reading
-   rows, building JSON), and every other request of the worker needs that lock too
-   (a 16-connection flood of 500-change feed pages: others' p50 2.7 times idle at half
-   the time, 1.2 to 1.4 times at a third; bench/fairness.py).
+   cheap ones. A user's heavy unit also rests after their previous one ended, three
+   times as long as that one ran (HeavyPacing): one account keeps a thread busy a quarter
+   of the time at most. Its thread holds the interpreter lock for much of that time
+   (reading rows, building JSON), and every other request of the worker needs that lock
+   too (a 16-connection flood of 500-change feed pages: others' p50 2.7 times idle with
+   no rest; with a rest of 2, 1.2 to 1.4 times on one worker but 2.1 on two replicas,
+   which pace on their own; with 3, 1.5 on two replicas; bench/fairness.py).
 
 A unit gives its slot back when its thread really ends, not when its request gave up
 (backend.database.units): a query past its deadline still occupies a connection until it stops.
@@ -131,7 +132,7 @@ class HeavyPacing:
     one ended as that one ran. Bounded: the least recently paced users are forgotten first (a user
     forgotten early only gets one unit without a rest)."""
 
-    REST = 2.0
+    REST = 3.0
     SIZE = 10_000
 
     def __init__(self) -> None:
