@@ -17,10 +17,10 @@ Admission runs in two steps before a unit of work may take one of the worker's `
    cheap ones. A user's heavy unit also rests after their previous one ended, three
    times as long as that one ran (HeavyPacing): one account keeps a thread busy a quarter
    of the time at most. Its thread holds the interpreter lock for much of that time
-   (reading rows, building JSON), and every other request of the worker needs that lock
-   too (a 16-connection flood of 500-change feed pages: others' p50 2.7 times idle with
-   no rest; with a rest of 2, 1.2 to 1.4 times on one worker but 2.1 on two replicas,
-   which pace on their own; with 3, 1.5 on two replicas; bench/fairness.py).
+   (reading rows, building JSON), which every other request of the worker needs too: a
+   16-connection flood of 500-change feed pages kept others at 2.7 times their idle p50
+   without the rest, 1.1 to 1.6 with it, on one worker or two replicas (bench/fairness.py).
+   A rest that would outlast the unit's deadline is a 429 at once (Paced).
 
 A unit gives its slot back when its thread really ends, not when its request gave up
 (backend.database.units): a query past its deadline still occupies a connection until it stops.
@@ -28,6 +28,7 @@ A unit gives its slot back when its thread really ends, not when its request gav
 
 import asyncio
 import itertools
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -127,10 +128,23 @@ class RecentCosts:
         self._overall = overall + self.OVERALL_WEIGHT * (seconds - overall)
 
 
+class Paced(ProblemError):
+    status = 429
+    type = "urn:task-api:problem:paced"
+
+    def __init__(self, rest: float) -> None:
+        seconds = max(1, math.ceil(rest))
+        super().__init__(
+            f"Your expensive requests are paced: the next may start in {seconds} s, three "
+            "times as long as your previous one ran.",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
 class HeavyPacing:
     """When each user's next heavy unit may start: REST times as long after their previous
-    one ended as that one ran. Bounded: the least recently paced users are forgotten first (a user
-    forgotten early only gets one unit without a rest)."""
+    one ended as that one ran. Bounded: the least recently paced users are forgotten first
+    (a user forgotten early only gets one unit without a rest)."""
 
     REST = 3.0
     SIZE = 10_000
@@ -206,6 +220,10 @@ class Admission:
         share = None if user_id is None else await self.shares.acquire(user_id)
         lane = heavy or (user_id is not None and self.costs.is_heavy(user_id))
         rest = 0.0 if user_id is None or not lane else self.pacing.rest(user_id, time.monotonic())
+        if rest and deadline is not None and asyncio.get_running_loop().time() + rest > deadline:
+            if share is not None and user_id is not None:
+                self.shares.release(user_id, share)
+            raise Paced(rest)  # at once: waiting would end in a 503 at the deadline
         if not rest and self._free and not self._waiting and self._fits(user_id, lane):
             self._take(user_id, lane)  # nobody waits and there is room: no queueing at all
         else:
@@ -259,7 +277,7 @@ class Admission:
     def _fits(self, user_id: str | None, heavy: bool) -> bool:
         """Cheap work fits any free slot; heavy work needs a free place in the lane, and
         one heavy unit per user at a time: a flood of long pages from one account costs
-        the worker one thread's CPU, whatever its share."""
+        the worker at most one thread, whatever its share."""
         if not heavy:
             return True
         return bool(self._heavy_free) and user_id not in self._running_heavy

@@ -8,14 +8,21 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Connection, text
 
 from backend.app import create_app
-from backend.database.admission import Admission, HeavyPacing, RecentCosts, TooManyInFlight
+from backend.database.admission import (
+    Admission,
+    HeavyPacing,
+    Paced,
+    RecentCosts,
+    TooManyInFlight,
+)
 from backend.database.engine import is_sqlite
 from backend.database.errors import DatabaseUnavailable
 from backend.database.units import Database
-from tests.helpers import make_settings
+from tests.helpers import auth, make_settings
 
 SLOW = 0.4  # seconds a "heavy" unit of work takes
 
@@ -301,3 +308,37 @@ def test_a_users_heavy_units_rest_between_them_others_are_not_held() -> None:
     other, rested = run(scenario())
     assert other < 0.05
     assert 0.25 < rested < 0.6
+
+
+def test_a_rest_past_the_deadline_is_a_429_at_once_and_gives_the_share_back() -> None:
+    async def scenario() -> None:
+        gate = admission(slots=4, heavy_slots=2, per_user=1)
+        gate.pacing.ran("flooder", started=time.monotonic() - 2, ended=time.monotonic())
+        deadline = asyncio.get_running_loop().time() + 1  # the rest is 6 s
+        started = time.monotonic()
+        with pytest.raises(Paced) as paced:
+            await gate.enter("flooder", heavy=True, deadline=deadline)
+        assert time.monotonic() - started < 0.5
+        assert paced.value.status == 429
+        assert paced.value.headers["Retry-After"] == "6"
+        gate.leave(await gate.enter("flooder"))  # their share is free: cheap work goes on
+
+    run(scenario())
+
+
+def test_paced_searches_answer_429_with_retry_after_over_http(database_url: str) -> None:
+    """An account whose last search ran 5 s rests 15 s, past the 10 s deadline: its next
+    search is 429 at once, while its cheap list and another account's search are served."""
+    app = create_app(make_settings(database_url, db_request_deadline_seconds=10))
+    with TestClient(app) as client:
+        pacing = app.state.services.db.admission.pacing
+        pacing.ran("alice", started=time.monotonic() - 5, ended=time.monotonic())
+        started = time.monotonic()
+        paced = client.get("/api/alice/tasks?q=milk", headers=auth("alice"))
+        assert time.monotonic() - started < 2
+        assert paced.status_code == 429, paced.text
+        assert paced.headers["content-type"] == "application/problem+json"
+        assert paced.json()["type"] == "urn:task-api:problem:paced"
+        assert 14 <= int(paced.headers["Retry-After"]) <= 15
+        assert client.get("/api/alice/tasks", headers=auth("alice")).status_code == 200
+        assert client.get("/api/bob/tasks?q=milk", headers=auth("bob")).status_code == 200
