@@ -220,22 +220,21 @@ class Admission:
         share = None if user_id is None else await self.shares.acquire(user_id)
         lane = heavy or (user_id is not None and self.costs.is_heavy(user_id))
         rest = 0.0 if user_id is None or not lane else self.pacing.rest(user_id, time.monotonic())
-        if rest and deadline is not None and asyncio.get_running_loop().time() + rest > deadline:
-            if share is not None and user_id is not None:
-                self.shares.release(user_id, share)
-            raise Paced(rest)  # at once: waiting would end in a 503 at the deadline
         if not rest and self._free and not self._waiting and self._fits(user_id, lane):
             self._take(user_id, lane)  # nobody waits and there is room: no queueing at all
-        else:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    if rest:
-                        await asyncio.sleep(rest)
-                    await self._slot(user_id, lane)
-            except BaseException:
-                if share is not None and user_id is not None:
-                    self.shares.release(user_id, share)
-                raise
+            return Ticket(user_id, lane, heavy, share, time.monotonic())
+        try:
+            late = deadline is not None and asyncio.get_running_loop().time() + rest > deadline
+            if rest and late:
+                raise Paced(rest)  # at once: waiting would end in a 503 at the deadline
+            async with asyncio.timeout_at(deadline):
+                if rest:
+                    await asyncio.sleep(rest)
+                await self._slot(user_id, lane)
+        except BaseException:
+            if share is not None and user_id is not None:
+                self.shares.release(user_id, share)
+            raise
         return Ticket(user_id, lane, heavy, share, time.monotonic())
 
     def leave(self, ticket: Ticket) -> None:
